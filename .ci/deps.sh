@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need, idempotently: Debian's Prometheus, Alertmanager,
+# jq and docker-compose, and go-jsonnet's tools into ./.bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for pkg in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+           promtool:prometheus amtool:prometheus-alertmanager jq:jq docker-compose:docker-compose; do
+  command -v "${pkg%%:*}" >/dev/null 2>&1 || missing+=("${pkg##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+
+mkdir -p .bin
+for tool in jsonnet jsonnetfmt jsonnet-lint; do
+  if [ ! -x ".bin/$tool" ]; then
+    GOBIN="$PWD/.bin" GOTOOLCHAIN=local go install "github.com/google/go-jsonnet/cmd/$tool@v0.22.0"
+  fi
+done

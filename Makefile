@@ -1,0 +1,47 @@
+# Claude Ops. `make run` runs the daemon, `make test` runs every test.
+GO          ?= go
+CLI_VERSION := 2.1.330
+CLI_DIR     ?= $(HOME)/.cache/claude-ops/claude-code-$(CLI_VERSION)
+CLI         := $(CLI_DIR)/node_modules/.bin/claude
+BIN         := $(CURDIR)/.bin
+export GOTOOLCHAIN := local
+
+.PHONY: all build run test cli deps mixin mixin-check fuzz bench lint
+
+all: build
+
+build:
+	$(GO) build -o claude-ops .
+
+## cli: install the pinned Claude Code CLI into a cache folder the tests find.
+cli:
+	@if ! "$(CLI)" --version 2>/dev/null | grep -q "^$(CLI_VERSION) "; then \
+		echo ">> installing @anthropic-ai/claude-code@$(CLI_VERSION) into $(CLI_DIR)"; \
+		mkdir -p "$(CLI_DIR)" && npm install --prefix "$(CLI_DIR)" --no-audit --no-fund --loglevel=error \
+			@anthropic-ai/claude-code@$(CLI_VERSION); \
+	fi
+
+## run: the daemon with local defaults (state and transcripts under ./data).
+run: cli
+	$(GO) run . --claude.path="$(CLI)" $(ARGS)
+
+## test: every test; integration tests skip outside CI when a tool is missing.
+test:
+	$(GO) test -race -count=1 ./...
+
+## deps: what the tests need (Debian packages, the CLI, jsonnet tools); idempotent.
+deps: cli
+	./.ci/deps.sh
+
+mixin:
+	bash mixin/build.sh build
+
+mixin-check:
+	bash mixin/build.sh check
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=10s ./webhook/
+	$(GO) test -run='^$$' -fuzz=FuzzClassify -fuzztime=10s ./policy/
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -1,0 +1,233 @@
+// Package sessions starts Claude Code sessions for the scheduler and the
+// remediator: it turns a small Spec into a full runner request (model, tool
+// policy, MCP config, the action gate's hook, budget), tracks running sessions,
+// persists every record and feeds the session metrics.
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/claude-ops/claude-ops/policy"
+	"github.com/claude-ops/claude-ops/session"
+)
+
+// Spec is what a caller asks for; the manager fills in the rest.
+type Spec struct {
+	ID         string // optional; generated when empty
+	Tier       session.Tier
+	Trigger    session.Trigger
+	IncidentID string
+	Service    string // the incident's service, for the gate's accounting
+	System     string // appended system prompt
+	Prompt     string
+	// MCPConfig, when set, is used instead of Config.MCPConfig's.
+	MCPConfig json.RawMessage
+}
+
+// Runner runs one session to its end.
+type Runner interface {
+	Run(ctx context.Context, req session.Request) session.Record
+}
+
+// Store persists session records.
+type Store interface {
+	SaveSession(ctx context.Context, rec session.Record) error
+}
+
+// Metrics observes sessions.
+type Metrics interface {
+	Started(t session.Tier)
+	Finished(rec session.Record)
+}
+
+// Gate registers a session with the action gate; it returns the environment
+// the hook needs and a function that ends the registration.
+type Gate interface {
+	Register(info GateSession) (env map[string]string, settings json.RawMessage, unregister func())
+}
+
+// GateSession is what the gate knows of a session.
+type GateSession struct {
+	ID, IncidentID, Service string
+	Tier                    session.Tier
+	DryRun                  bool
+}
+
+// Config is the manager's fixed configuration.
+type Config struct {
+	Models   map[session.Tier]string
+	ReposDir string
+	DryRun   bool
+	// MCPConfig returns the merged MCP config for a new session (re-read each time).
+	MCPConfig func() json.RawMessage
+	// Budget returns what a new session may spend in USD (0 = no limit) and
+	// whether a session of this tier may start at all.
+	Budget func(t session.Tier) (maxUSD float64, ok bool)
+	Logger *slog.Logger
+}
+
+// ErrBudget is the reason a Tier 2 or 3 session is not started when the daily
+// budget is spent.
+var ErrBudget = fmt.Errorf("daily budget spent")
+
+// Manager starts and tracks sessions.
+type Manager struct {
+	cfg     Config
+	runner  Runner
+	store   Store
+	metrics Metrics
+	gate    Gate
+	now     func() time.Time
+
+	mu      sync.Mutex
+	running map[string]*Running
+}
+
+// Running is a session in progress.
+type Running struct {
+	mu     sync.Mutex
+	rec    session.Record
+	done   chan struct{}
+	cancel context.CancelCauseFunc
+}
+
+// New returns a manager. gate may be nil (no action gate: tests of Tier 1).
+func New(cfg Config, r Runner, st Store, m Metrics, g Gate) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg, runner: r, store: st, metrics: m, gate: g, now: time.Now, running: map[string]*Running{}}
+}
+
+// Run runs a session to its end and returns its record. It returns ErrBudget,
+// without starting anything, when the budget forbids a session of this tier;
+// every other failure is an outcome in the record.
+func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
+	maxUSD := 0.0
+	if m.cfg.Budget != nil {
+		var ok bool
+		if maxUSD, ok = m.cfg.Budget(spec.Tier); !ok {
+			return session.Record{}, ErrBudget
+		}
+	}
+	if spec.ID == "" {
+		spec.ID = session.NewID(m.now())
+	}
+	rec := session.Record{
+		ID: spec.ID, Tier: spec.Tier, Model: m.cfg.Models[spec.Tier], Trigger: spec.Trigger,
+		IncidentID: spec.IncidentID, Start: m.now(), Outcome: session.OutcomeRunning,
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	run := &Running{rec: rec, done: make(chan struct{}), cancel: cancel}
+	m.mu.Lock()
+	m.running[rec.ID] = run
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.running, rec.ID)
+		m.mu.Unlock()
+		close(run.done)
+	}()
+
+	m.metrics.Started(spec.Tier)
+	// Persist the running record first: a crash leaves it to be found and
+	// marked interrupted at the next start.
+	if err := m.store.SaveSession(context.WithoutCancel(ctx), rec); err != nil {
+		m.cfg.Logger.Error("save session", "id", rec.ID, "err", err)
+	}
+
+	req := session.Request{
+		ID: rec.ID, Tier: spec.Tier, Trigger: spec.Trigger, Model: rec.Model, IncidentID: spec.IncidentID,
+		Prompt: spec.Prompt, SystemPrompt: spec.System,
+		Policy:       policy.ForTier(spec.Tier, m.cfg.ReposDir, m.cfg.DryRun),
+		MaxBudgetUSD: maxUSD, Dir: m.cfg.ReposDir,
+	}
+	switch {
+	case spec.MCPConfig != nil:
+		req.MCPConfig = spec.MCPConfig
+	case m.cfg.MCPConfig != nil:
+		req.MCPConfig = m.cfg.MCPConfig()
+	}
+	if m.gate != nil {
+		env, settings, unregister := m.gate.Register(GateSession{
+			ID: rec.ID, IncidentID: spec.IncidentID, Service: spec.Service, Tier: spec.Tier, DryRun: m.cfg.DryRun,
+		})
+		defer unregister()
+		req.Env, req.Settings = env, settings
+	}
+	m.cfg.Logger.Info("session started", "id", rec.ID, "tier", int(spec.Tier), "trigger", spec.Trigger, "model", rec.Model, "incident", spec.IncidentID)
+
+	out := m.runner.Run(ctx, req)
+
+	if m.cfg.DryRun && spec.Tier > session.Tier1 && out.StructuredOutput != nil && out.Outcome != session.OutcomeError {
+		out.Outcome = session.OutcomeDryRun
+	}
+	run.mu.Lock()
+	out.Actions = append(out.Actions, run.rec.Actions...)
+	run.rec = out
+	run.mu.Unlock()
+	if err := m.store.SaveSession(context.WithoutCancel(ctx), out); err != nil {
+		m.cfg.Logger.Error("save session", "id", out.ID, "err", err)
+	}
+	m.metrics.Finished(out)
+	m.cfg.Logger.Info("session ended", "id", out.ID, "tier", int(out.Tier), "outcome", out.Outcome,
+		"duration", out.Duration, "cost_usd", out.CostUSD, "reason", out.Reason)
+	return out, nil
+}
+
+// AddAction appends a gate decision to a running session's record.
+func (m *Manager) AddAction(id string, a session.Action) {
+	m.mu.Lock()
+	run := m.running[id]
+	m.mu.Unlock()
+	if run == nil {
+		return
+	}
+	run.mu.Lock()
+	run.rec.Actions = append(run.rec.Actions, a)
+	run.mu.Unlock()
+}
+
+// Get returns a running session's record and a channel closed when it ends.
+func (m *Manager) Get(id string) (session.Record, <-chan struct{}, bool) {
+	m.mu.Lock()
+	run := m.running[id]
+	m.mu.Unlock()
+	if run == nil {
+		return session.Record{}, nil, false
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return run.rec, run.done, true
+}
+
+// Cancel stops a running session; its outcome becomes o.
+func (m *Manager) Cancel(id string, o session.Outcome) bool {
+	m.mu.Lock()
+	run := m.running[id]
+	m.mu.Unlock()
+	if run == nil {
+		return false
+	}
+	run.cancel(session.Cancelled(o))
+	return true
+}
+
+// Running lists the ids of running sessions of a tier (0 = all).
+func (m *Manager) Running(t session.Tier) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id, r := range m.running {
+		if t == 0 || r.rec.Tier == t {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
