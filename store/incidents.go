@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Incident is a generic incident record. The store interprets only the
+// times; State and Data belong to the remediator.
+type Incident struct {
+	ID      string
+	Service string
+	State   string
+	Opened  time.Time
+	Updated time.Time
+	// Closed is zero while the incident is open.
+	Closed time.Time
+	// Data is the owner's JSON document; nil is stored as NULL.
+	Data json.RawMessage
+}
+
+const incidentColumns = `id, service, state, opened_ns, updated_ns, closed_ns, data`
+
+// SaveIncident inserts the incident or replaces the one with the same ID.
+func (s *Store) SaveIncident(ctx context.Context, in Incident) error {
+	if in.ID == "" {
+		return errors.New("store: incident without an id")
+	}
+	if len(in.Data) > 0 && !json.Valid(in.Data) {
+		return fmt.Errorf("store: incident %s: data is not valid JSON", in.ID)
+	}
+	var data any
+	if len(in.Data) > 0 {
+		data = string(in.Data)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+INSERT INTO incidents (`+incidentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+	service = excluded.service, state = excluded.state, opened_ns = excluded.opened_ns,
+	updated_ns = excluded.updated_ns, closed_ns = excluded.closed_ns, data = excluded.data`,
+			in.ID, in.Service, in.State, toNS(in.Opened), toNS(in.Updated), toNS(in.Closed), data)
+		return err
+	})
+}
+
+// GetIncident returns the incident with that ID, or an error wrapping ErrNotFound.
+func (s *Store) GetIncident(ctx context.Context, id string) (Incident, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id)
+	if err != nil {
+		return Incident{}, fmt.Errorf("store: get incident %q: %w", id, err)
+	}
+	ins, err := scanIncidents(rows)
+	if err != nil {
+		return Incident{}, fmt.Errorf("store: get incident %q: %w", id, err)
+	}
+	if len(ins) == 0 {
+		return Incident{}, fmt.Errorf("incident %q: %w", id, ErrNotFound)
+	}
+	return ins[0], nil
+}
+
+// OpenIncidents returns the incidents not closed, oldest first.
+func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+`
+FROM incidents WHERE closed_ns = 0 ORDER BY opened_ns, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: open incidents: %w", err)
+	}
+	return scanIncidents(rows)
+}
+
+// ListIncidents returns incidents newest first (by opening time); limit 0 or
+// less means all.
+func (s *Store) ListIncidents(ctx context.Context, limit int) ([]Incident, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+incidentColumns+`
+FROM incidents ORDER BY opened_ns DESC, id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list incidents: %w", err)
+	}
+	return scanIncidents(rows)
+}
+
+func scanIncidents(rows *sql.Rows) ([]Incident, error) {
+	defer rows.Close()
+	var out []Incident
+	for rows.Next() {
+		var (
+			in                      Incident
+			opened, updated, closed int64
+			data                    sql.NullString
+		)
+		if err := rows.Scan(&in.ID, &in.Service, &in.State, &opened, &updated, &closed, &data); err != nil {
+			return nil, err
+		}
+		in.Opened, in.Updated, in.Closed = fromNS(opened), fromNS(updated), fromNS(closed)
+		if data.Valid {
+			in.Data = json.RawMessage(data.String)
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}

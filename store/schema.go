@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] brings the schema from user_version i to i+1. Append only;
+// never edit a migration that has shipped.
+var migrations = []string{
+	// 1: the initial schema. Times are INTEGER Unix nanoseconds, 0 = unset.
+	`
+CREATE TABLE sessions (
+	id          TEXT PRIMARY KEY,
+	tier        INTEGER NOT NULL,
+	trigger     TEXT NOT NULL,
+	outcome     TEXT NOT NULL,
+	incident_id TEXT NOT NULL DEFAULT '',
+	start_ns    INTEGER NOT NULL,
+	end_ns      INTEGER NOT NULL DEFAULT 0,
+	cost_usd    REAL NOT NULL DEFAULT 0,
+	record      TEXT NOT NULL
+);
+CREATE INDEX sessions_start ON sessions (start_ns);
+CREATE INDEX sessions_tier_start ON sessions (tier, start_ns);
+CREATE INDEX sessions_incident_start ON sessions (incident_id, start_ns) WHERE incident_id <> '';
+CREATE INDEX sessions_running ON sessions (outcome) WHERE outcome = 'running';
+
+CREATE TABLE tier1_state (
+	id                  INTEGER PRIMARY KEY CHECK (id = 1),
+	last_run_ns         INTEGER NOT NULL DEFAULT 0,
+	last_run_session    TEXT NOT NULL DEFAULT '',
+	last_run_success    INTEGER NOT NULL DEFAULT 0,
+	last_success_ns     INTEGER NOT NULL DEFAULT 0,
+	last_success_session TEXT NOT NULL DEFAULT '',
+	result              TEXT
+);
+
+CREATE TABLE incidents (
+	id         TEXT PRIMARY KEY,
+	service    TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	opened_ns  INTEGER NOT NULL,
+	updated_ns INTEGER NOT NULL,
+	closed_ns  INTEGER NOT NULL DEFAULT 0,
+	data       TEXT
+);
+CREATE INDEX incidents_open ON incidents (opened_ns) WHERE closed_ns = 0;
+CREATE INDEX incidents_opened ON incidents (opened_ns);
+
+CREATE TABLE alerts_seen (
+	key     TEXT PRIMARY KEY,
+	seen_ns INTEGER NOT NULL
+);
+CREATE INDEX alerts_seen_ns ON alerts_seen (seen_ns);
+
+CREATE TABLE actions (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	time_ns     INTEGER NOT NULL,
+	session_id  TEXT NOT NULL DEFAULT '',
+	incident_id TEXT NOT NULL DEFAULT '',
+	service     TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	result      TEXT NOT NULL,
+	command     TEXT NOT NULL DEFAULT '',
+	reason      TEXT NOT NULL DEFAULT '',
+	tier        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX actions_cooldown ON actions (service, action, time_ns) WHERE result = 'allowed';
+CREATE INDEX actions_allowed_time ON actions (time_ns) WHERE result = 'allowed';
+CREATE INDEX actions_time ON actions (time_ns);
+CREATE INDEX actions_session ON actions (session_id);
+`,
+}
+
+// migrate applies the migrations the file has not seen, in one transaction,
+// so concurrent openers and crashes mid-migration are harmless.
+func (s *Store) migrate(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this binary's %d", v, len(migrations))
+		}
+		for ; v < len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+			// PRAGMA takes no bound parameters; v is an int we control.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		return nil
+	})
+}
