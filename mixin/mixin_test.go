@@ -1,0 +1,617 @@
+package mixin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v2"
+)
+
+const (
+	alertsFile    = "out/alerts.yaml"
+	rulesFile     = "out/rules.yaml"
+	dashboardsDir = "../grafana/dashboards"
+	runbookFile   = "runbook.md"
+)
+
+// requiredAlerts are the alerts SPEC §8 names.
+var requiredAlerts = []string{
+	"ClaudeOpsCheckFailing",
+	"ClaudeOpsNeedsHumanAttention",
+	"ClaudeOpsCooldownExhausted",
+	"ClaudeOpsTier1Stale",
+	"ClaudeOpsBudgetExhausted",
+	"ClaudeOpsSessionErrors",
+	"ClaudeOpsDown",
+}
+
+var requiredDashboards = []string{"claude-ops-overview", "claude-ops-sessions", "claude-ops-remediation"}
+
+// tool finds an external program; without it the test is skipped, or fails
+// when CI is set.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s not found (CI is set): %v", name, err)
+		}
+		t.Skipf("%s not found: %v", name, err)
+	}
+	return p
+}
+
+func run(t *testing.T, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+}
+
+func loadRules(t *testing.T, file string) RuleFile {
+	t.Helper()
+	rf, err := LoadRules(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rf.Groups) == 0 {
+		t.Fatalf("%s: no rule groups", file)
+	}
+	return rf
+}
+
+func runbookAnchors(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			anchors[strings.ToLower(strings.TrimSpace(h))] = true
+		}
+	}
+	return anchors
+}
+
+func TestAlerts(t *testing.T) {
+	rf := loadRules(t, alertsFile)
+	anchors := runbookAnchors(t)
+	seen := map[string]bool{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			name := r.Alert
+			if name == "" {
+				t.Errorf("group %s: recording rule %q in the alerts file", g.Name, r.Record)
+				continue
+			}
+			if seen[name] {
+				t.Errorf("alert %s defined twice", name)
+			}
+			seen[name] = true
+			if !strings.HasPrefix(name, "ClaudeOps") {
+				t.Errorf("alert %s: name does not start with ClaudeOps", name)
+			}
+			if r.For == "" {
+				t.Errorf("alert %s: no for", name)
+			}
+			if s := r.Labels["severity"]; !slices.Contains([]string{"critical", "warning", "info"}, s) {
+				t.Errorf("alert %s: severity %q, want critical, warning or info", name, s)
+			}
+			for _, a := range []string{"summary", "description", "runbook_url"} {
+				if strings.TrimSpace(r.Annotations[a]) == "" {
+					t.Errorf("alert %s: no %s annotation", name, a)
+				}
+			}
+			u := r.Annotations["runbook_url"]
+			_, anchor, ok := strings.Cut(u, "#")
+			if !ok || !anchors[anchor] {
+				t.Errorf("alert %s: runbook_url %q has no section in %s", name, u, runbookFile)
+			} else if anchor != strings.ToLower(name) {
+				t.Errorf("alert %s: runbook_url %q points at another alert", name, u)
+			}
+			if !strings.Contains(r.Expr, `job="claude-ops"`) {
+				t.Errorf("alert %s: expression does not select job=\"claude-ops\": %s", name, r.Expr)
+			}
+		}
+	}
+	for _, name := range requiredAlerts {
+		if !seen[name] {
+			t.Errorf("required alert %s missing", name)
+		}
+	}
+}
+
+// TestAlertRouting checks the labels the daemon and Alertmanager route on:
+// service alerts carry the service; alerts about Claude Ops itself carry
+// claudeops="true" so the daemon never remediates them.
+func TestAlertRouting(t *testing.T) {
+	rf := loadRules(t, alertsFile)
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			self := r.Labels["claudeops"] == "true"
+			switch r.Alert {
+			case "ClaudeOpsCheckFailing":
+				if self {
+					t.Errorf("%s: must not carry claudeops=\"true\": the daemon remediates it", r.Alert)
+				}
+				if !strings.Contains(r.Expr, "claudeops_check_success") || strings.Contains(r.Expr, " by ") {
+					t.Errorf("%s: must keep the series' service label: %s", r.Alert, r.Expr)
+				}
+			default:
+				if !self {
+					t.Errorf("%s: needs claudeops=\"true\" (an alert about Claude Ops itself)", r.Alert)
+				}
+			}
+		}
+	}
+}
+
+var recordNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+$`)
+
+func TestRecordingRules(t *testing.T) {
+	rf := loadRules(t, rulesFile)
+	seen := map[string]bool{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Record == "" {
+				t.Errorf("group %s: alert %q in the recording rules file", g.Name, r.Alert)
+				continue
+			}
+			if seen[r.Record] {
+				t.Errorf("record %s defined twice", r.Record)
+			}
+			seen[r.Record] = true
+			if !recordNameRE.MatchString(r.Record) {
+				t.Errorf("record %s: want level:metric:operations", r.Record)
+			}
+		}
+	}
+	// Alerts and records share no names.
+	for _, g := range loadRules(t, alertsFile).Groups {
+		for _, r := range g.Rules {
+			if seen[r.Alert] {
+				t.Errorf("%s is both an alert and a record", r.Alert)
+			}
+		}
+	}
+}
+
+// TestRecordsUsed checks that every recording rule a dashboard uses exists.
+func TestRecordsUsed(t *testing.T) {
+	rf := loadRules(t, rulesFile)
+	records := map[string]bool{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			records[r.Record] = true
+		}
+	}
+	exprs, err := DashboardExprs(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`claudeops:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+`)
+	for _, e := range exprs {
+		for _, m := range re.FindAllString(e.Expr, -1) {
+			if !records[m] {
+				t.Errorf("%s / %s: uses %s, which no recording rule defines", e.Dashboard, e.Panel, m)
+			}
+		}
+	}
+}
+
+var builtinVariables = []string{
+	"__rate_interval", "__interval", "__interval_ms", "__range", "__range_s", "__range_ms",
+	"__from", "__to", "__dashboard", "__name", "__org", "__user", "__timeFilter",
+}
+
+func TestDashboards(t *testing.T) {
+	ds, err := LoadDashboards(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := map[string]string{}
+	for _, d := range ds {
+		t.Run(filepath.Base(d.File), func(t *testing.T) {
+			checkDashboard(t, d)
+		})
+		if d.UID == "" {
+			continue
+		}
+		if f, ok := uids[d.UID]; ok {
+			t.Errorf("uid %s used by %s and %s", d.UID, f, d.File)
+		}
+		uids[d.UID] = d.File
+	}
+	for _, uid := range requiredDashboards {
+		if _, ok := uids[uid]; !ok {
+			t.Errorf("dashboard %s missing", uid)
+		}
+	}
+}
+
+func checkDashboard(t *testing.T, d Dashboard) {
+	if d.UID == "" || d.Title == "" {
+		t.Errorf("uid %q, title %q: both are required", d.UID, d.Title)
+	}
+	if len(d.UID) > 40 {
+		t.Errorf("uid %q longer than Grafana's 40 characters", d.UID)
+	}
+	if len(d.Tags) == 0 {
+		t.Error("no tags")
+	}
+	if d.SchemaVersion < 36 {
+		t.Errorf("schemaVersion %d, want >= 36", d.SchemaVersion)
+	}
+	var refresh string
+	if err := json.Unmarshal(d.Refresh, &refresh); err != nil {
+		t.Errorf("refresh %s: want a string", d.Refresh)
+	}
+	if d.Time == nil || d.Time.From == "" || d.Time.To == "" {
+		t.Error("no time range")
+	}
+
+	// Variables.
+	defined := map[string]Variable{}
+	for _, v := range d.Templating.List {
+		if _, ok := defined[v.Name]; ok {
+			t.Errorf("variable %s defined twice", v.Name)
+		}
+		defined[v.Name] = v
+	}
+	if v, ok := defined["datasource"]; !ok || v.Type != "datasource" || v.QueryString() != "prometheus" {
+		t.Errorf("no datasource variable of type datasource for prometheus: %+v", v)
+	}
+	if v, ok := defined["service"]; !ok || v.Type != "query" || !v.Multi || !v.IncludeAll {
+		t.Errorf("no multi, includeAll query variable service: %+v", v)
+	} else if !strings.HasPrefix(v.QueryString(), "label_values(claudeops_check_success") {
+		t.Errorf("service variable query %q, want label_values(claudeops_check_success…, service)", v.QueryString())
+	}
+	checkVars := func(where, s string) {
+		for _, name := range VariableNames(s) {
+			if _, ok := defined[name]; !ok && !slices.Contains(builtinVariables, name) {
+				t.Errorf("%s: variable $%s is not defined", where, name)
+			}
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Type == "query" {
+			checkDatasource(t, "variable "+v.Name, v.Datasource)
+			checkVars("variable "+v.Name, v.QueryString())
+		}
+	}
+
+	// Panels.
+	ids := map[int]string{}
+	for _, p := range d.AllPanels() {
+		where := fmt.Sprintf("panel %d %q", p.ID, p.Title)
+		if p.ID <= 0 {
+			t.Errorf("%s: no id", where)
+		} else if other, ok := ids[p.ID]; ok {
+			t.Errorf("%s: id also used by %q", where, other)
+		}
+		ids[p.ID] = p.Title
+		if p.Type == "" || p.Title == "" {
+			t.Errorf("%s: type %q and title are required", where, p.Type)
+		}
+		if g := p.GridPos; g == nil || g.H == nil || g.W == nil || g.X == nil || g.Y == nil {
+			t.Errorf("%s: gridPos needs h, w, x and y", where)
+		} else if *g.W <= 0 || *g.H <= 0 || *g.X < 0 || *g.Y < 0 || *g.X+*g.W > 24 {
+			t.Errorf("%s: gridPos %d,%d %dx%d off the 24-column grid", where, *g.X, *g.Y, *g.W, *g.H)
+		}
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.FieldConfig) == 0 {
+			t.Errorf("%s: no fieldConfig", where)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("%s: no targets", where)
+		}
+		checkDatasource(t, where, p.Datasource)
+		refIDs := map[string]bool{}
+		for i, tg := range p.Targets {
+			tw := fmt.Sprintf("%s target %d", where, i)
+			if tg.RefID == "" {
+				t.Errorf("%s: no refId", tw)
+			} else if refIDs[tg.RefID] {
+				t.Errorf("%s: refId %s used twice", tw, tg.RefID)
+			}
+			refIDs[tg.RefID] = true
+			if strings.TrimSpace(tg.Expr) == "" {
+				t.Errorf("%s: no expr", tw)
+			}
+			checkDatasource(t, tw, tg.Datasource)
+			checkVars(tw, tg.Expr)
+			checkVars(tw, tg.LegendFormat)
+		}
+	}
+	checkOverlap(t, d.AllPanels())
+
+	// Annotations.
+	names := map[string]bool{}
+	for _, a := range d.Annotations.List {
+		if a.BuiltIn == 1 {
+			continue
+		}
+		names[a.Name] = true
+		checkDatasource(t, "annotation "+a.Name, a.Datasource)
+		if a.Expr == "" {
+			t.Errorf("annotation %s: no expr", a.Name)
+		}
+		checkVars("annotation "+a.Name, a.Expr)
+	}
+	if !names["Session started"] || !names["Session ended"] {
+		t.Errorf("annotations %v, want Session started and Session ended", names)
+	}
+}
+
+func checkDatasource(t *testing.T, where string, ds *Datasource) {
+	t.Helper()
+	if ds == nil || ds.Type != "prometheus" || ds.UID != "${datasource}" {
+		t.Errorf("%s: datasource %+v, want {prometheus ${datasource}}", where, ds)
+	}
+}
+
+// checkOverlap fails when two panels cover the same grid cell.
+func checkOverlap(t *testing.T, ps []Panel) {
+	t.Helper()
+	cells := map[[2]int]string{}
+	for _, p := range ps {
+		g := p.GridPos
+		if g == nil || g.H == nil || g.W == nil || g.X == nil || g.Y == nil {
+			continue
+		}
+		for x := *g.X; x < *g.X+*g.W; x++ {
+			for y := *g.Y; y < *g.Y+*g.H; y++ {
+				if other, ok := cells[[2]int{x, y}]; ok {
+					t.Errorf("panels %q and %q overlap at %d,%d", other, p.Title, x, y)
+					return
+				}
+				cells[[2]int{x, y}] = p.Title
+			}
+		}
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	for in, want := range map[string]string{
+		`rate(x{service=~"$service"}[$__rate_interval])`:  `rate(x{service=~".*"}[1m])`,
+		`increase(x{service=~"${service}"}[$__range])`:    `increase(x{service=~".*"}[1d])`,
+		`sum_over_time(x[$__interval]) + y{a=~"[[svc]]"}`: `sum_over_time(x[1m]) + y{a=~".*"}`,
+		`x{a=~"${service:regex}"}`:                        `x{a=~".*"}`,
+		`claudeops_check_success{job="claude-ops"} == 0`:  `claudeops_check_success{job="claude-ops"} == 0`,
+	} {
+		if got := Substitute(in); got != want {
+			t.Errorf("Substitute(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestExprs(t *testing.T) {
+	exprs, err := DashboardExprs(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perDashboard := map[string]int{}
+	for _, e := range exprs {
+		perDashboard[e.Dashboard]++
+		if s := Substitute(e.Expr); strings.Contains(s, "$") {
+			t.Errorf("%s / %s: variables left after Substitute: %s", e.Dashboard, e.Panel, s)
+		}
+	}
+	for _, uid := range requiredDashboards {
+		if perDashboard[uid] < 5 {
+			t.Errorf("dashboard %s: %d expressions", uid, perDashboard[uid])
+		}
+	}
+	for _, f := range []string{alertsFile, rulesFile} {
+		rs, err := RuleExprs(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) == 0 {
+			t.Errorf("%s: no rules", f)
+		}
+	}
+	lv, err := LabelValuesQueries(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range lv {
+		if q.Label != "service" || !strings.HasPrefix(q.Match, "claudeops_check_success") {
+			t.Errorf("%+v: want label service of claudeops_check_success", q)
+		}
+	}
+	if len(lv) != len(requiredDashboards) {
+		t.Errorf("%d label_values queries, want one per dashboard", len(lv))
+	}
+}
+
+// TestExprsParse wraps every dashboard and rule expression into a recording
+// rule and has promtool parse them all.
+func TestExprsParse(t *testing.T) {
+	promtool := tool(t, "promtool")
+	exprs, err := DashboardExprs(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{alertsFile, rulesFile} {
+		rs, err := RuleExprs(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exprs = append(exprs, rs...)
+	}
+	type rule struct {
+		Record string `yaml:"record"`
+		Expr   string `yaml:"expr"`
+	}
+	var rules []rule
+	for i, e := range exprs {
+		rules = append(rules, rule{Record: fmt.Sprintf("dash:expr_%d:check", i), Expr: Substitute(e.Expr)})
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "exprs", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "exprs.yaml")
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(promtool, "check", "rules", f).CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+		// Name the broken expressions.
+		for i, e := range exprs {
+			if bytes.Contains(out, []byte(fmt.Sprintf("dash:expr_%d:check", i))) {
+				t.Errorf("%s / %s: %s", e.Dashboard, e.Panel, e.Expr)
+			}
+		}
+	}
+	t.Logf("%d expressions parse", len(exprs))
+}
+
+func TestRuleFiles(t *testing.T) {
+	promtool := tool(t, "promtool")
+	run(t, nil, promtool, "check", "rules", alertsFile, rulesFile)
+	tests, err := filepath.Glob("tests/*.yaml")
+	if err != nil || len(tests) == 0 {
+		t.Fatalf("no rule tests in tests/: %v", err)
+	}
+	for i := range tests {
+		tests[i] = filepath.Base(tests[i])
+	}
+	cmd := exec.Command(promtool, append([]string{"test", "rules"}, tests...)...)
+	cmd.Dir = "tests"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestRuleTestsCoverAlerts checks that the unit tests have, for every alert,
+// a case where it fires and one where it does not.
+func TestRuleTestsCoverAlerts(t *testing.T) {
+	type alertTest struct {
+		Alertname string `yaml:"alertname"`
+		ExpAlerts []any  `yaml:"exp_alerts"`
+	}
+	type testFile struct {
+		Tests []struct {
+			AlertRuleTest []alertTest `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	files, _ := filepath.Glob("tests/*.yaml")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tf testFile
+		if err := yaml.Unmarshal(b, &tf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tc := range tf.Tests {
+			for _, a := range tc.AlertRuleTest {
+				if len(a.ExpAlerts) > 0 {
+					fires[a.Alertname] = true
+				} else {
+					quiet[a.Alertname] = true
+				}
+			}
+		}
+	}
+	for _, g := range loadRules(t, alertsFile).Groups {
+		for _, r := range g.Rules {
+			if !fires[r.Alert] {
+				t.Errorf("%s: no test case where it fires", r.Alert)
+			}
+			if !quiet[r.Alert] {
+				t.Errorf("%s: no test case where it does not fire", r.Alert)
+			}
+		}
+	}
+}
+
+func TestDeployConfigs(t *testing.T) {
+	t.Run("prometheus", func(t *testing.T) {
+		promtool := tool(t, "promtool")
+		run(t, nil, promtool, "check", "config", "../deploy/prometheus.yml")
+		run(t, nil, promtool, "check", "config", "../deploy/existing-stack/prometheus-scrape.yml")
+		// The example config loads the mixin's rules (deploy/rules -> ../mixin/out).
+		out, err := exec.Command(promtool, "check", "config", "../deploy/prometheus.yml").CombinedOutput()
+		if err == nil && !bytes.Contains(out, []byte("2 rule files found")) {
+			t.Errorf("deploy/prometheus.yml does not load the two mixin rule files:\n%s", out)
+		}
+	})
+	t.Run("alertmanager", func(t *testing.T) {
+		amtool := tool(t, "amtool")
+		run(t, nil, amtool, "check-config", "../deploy/alertmanager.yml")
+		run(t, nil, amtool, "check-config", "../deploy/existing-stack/alertmanager-receiver.yml")
+	})
+	t.Run("compose", func(t *testing.T) {
+		dc := tool(t, "docker-compose")
+		run(t, nil, dc, "-f", "../docker-compose.yaml", "config", "-q")
+		abs, err := filepath.Abs("..")
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, []string{"CLAUDEOPS_SRC=" + abs}, dc, "-f", "../deploy/existing-stack/docker-compose.claude-ops.yaml", "config", "-q")
+	})
+}
+
+// TestGrafanaProvisioning checks that the provisioning files point where
+// docker-compose.yaml mounts the dashboards, and that the data source's uid is
+// Prometheus-typed.
+func TestGrafanaProvisioning(t *testing.T) {
+	var ds struct {
+		Datasources []struct {
+			Name, Type, UID, URL string
+		} `yaml:"datasources"`
+	}
+	readYAML(t, "../grafana/provisioning/datasources/prometheus.yaml", &ds)
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "prometheus" || ds.Datasources[0].URL == "" {
+		t.Errorf("datasources: %+v", ds.Datasources)
+	}
+	var dp struct {
+		Providers []struct {
+			Type    string `yaml:"type"`
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAML(t, "../grafana/provisioning/dashboards/claude-ops.yaml", &dp)
+	compose, err := os.ReadFile("../docker-compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dp.Providers) != 1 || dp.Providers[0].Type != "file" ||
+		!bytes.Contains(compose, []byte("./grafana/dashboards:"+dp.Providers[0].Options.Path)) {
+		t.Errorf("dashboard provider %+v does not read the directory docker-compose.yaml mounts", dp.Providers)
+	}
+}
+
+func readYAML(t *testing.T, file string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+}
