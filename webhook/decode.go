@@ -1,0 +1,335 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/alertmanager/template"
+	"github.com/prometheus/common/model"
+)
+
+// Limits on the content of a payload. See the package documentation.
+const (
+	// DefaultMaxBodyBytes is the default largest request body.
+	DefaultMaxBodyBytes = 1 << 20
+	// MaxServiceBytes is the longest service name.
+	MaxServiceBytes = 128
+	// MaxLabels is the most labels an alert may have; MaxAnnotations the
+	// most annotations.
+	MaxLabels      = 64
+	MaxAnnotations = 64
+	// MaxNameBytes is the longest label or annotation name.
+	MaxNameBytes = 256
+	// MaxLabelValueBytes is the longest label value, and the longest
+	// generatorURL.
+	MaxLabelValueBytes = 4 << 10
+	// MaxAnnotationValueBytes is the longest annotation value.
+	MaxAnnotationValueBytes = 16 << 10
+	// MaxGroupKeyBytes is the longest groupKey.
+	MaxGroupKeyBytes = 16 << 10
+
+	// OwnLabel is the label, set to "true", that marks the alerts Claude Ops
+	// pushed itself.
+	OwnLabel = "claudeops"
+
+	// Version is the only webhook payload version accepted.
+	Version = "4"
+
+	// StatusFiring and StatusResolved are the statuses of an alert.
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+// DefaultServiceLabels are the labels that name an alert's service when
+// [Config.ServiceLabels] is empty: the first one present wins.
+var DefaultServiceLabels = []string{"service", "container", "job"}
+
+// Message is Alertmanager's webhook payload, as sent by its notify/webhook
+// package (which this package does not import: it pulls in most of
+// Alertmanager).
+type Message struct {
+	*template.Data
+
+	// Version is the payload version, "4".
+	Version string `json:"version"`
+	// GroupKey identifies the aggregation group the alerts belong to.
+	GroupKey string `json:"groupKey"`
+	// TruncatedAlerts is how many alerts Alertmanager left out because of
+	// the receiver's max_alerts.
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
+}
+
+// Alert is one validated alert of a notification, as handed to a [Sink].
+// Labels and Annotations are data to show, never instructions to follow.
+type Alert struct {
+	// Service is the value of the first service label present; it satisfies
+	// [ValidServiceName]. Empty only for our own alerts.
+	Service string
+	// Status is StatusFiring or StatusResolved.
+	Status string
+	// Fingerprint is Alertmanager's fingerprint of the labels, 16 lowercase
+	// hex digits; computed from the labels if the payload lacked it.
+	Fingerprint      string
+	StartsAt, EndsAt time.Time
+	Labels           map[string]string
+	Annotations      map[string]string
+	GeneratorURL     string
+	// Ours reports the label claudeops="true": an alert Claude Ops pushed
+	// itself. The Handler never queues such alerts, so a Sink never sees
+	// Ours set.
+	Ours bool
+	// GroupKey is the notification's group key.
+	GroupKey string
+}
+
+// Key identifies an alert for deduplication: fingerprint, startsAt (UTC,
+// RFC 3339 with nanoseconds) and status, separated by "|".
+func (a *Alert) Key() string {
+	var b strings.Builder
+	b.Grow(len(a.Fingerprint) + len(time.RFC3339Nano) + len(a.Status) + 2)
+	b.WriteString(a.Fingerprint)
+	b.WriteByte('|')
+	var buf [len(time.RFC3339Nano) + 8]byte
+	b.Write(a.StartsAt.UTC().AppendFormat(buf[:0], time.RFC3339Nano))
+	b.WriteByte('|')
+	b.WriteString(a.Status)
+	return b.String()
+}
+
+// RequestError is a rejection of a request: an HTTP status code and a
+// one-line reason.
+type RequestError struct {
+	Code   int
+	Reason string
+}
+
+func (e *RequestError) Error() string { return e.Reason }
+
+func reject(code int, format string, args ...any) *RequestError {
+	return &RequestError{Code: code, Reason: oneLine(fmt.Sprintf(format, args...))}
+}
+
+// ValidServiceName reports whether s may name a service: 1 to
+// MaxServiceBytes bytes of [A-Za-z0-9_.:-], starting with a letter or digit.
+func ValidServiceName(s string) bool {
+	if s == "" || len(s) > MaxServiceBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Decode parses and validates a webhook payload, and returns the message and
+// its alerts in payload order, our own included (Ours set). serviceLabels
+// names the labels that name a service, first present wins; nil means
+// [DefaultServiceLabels]. An invalid payload yields a *[RequestError] with
+// status 400 or 422; the rules are in the package documentation.
+func Decode(body []byte, serviceLabels []string) (*Message, []Alert, error) {
+	if len(serviceLabels) == 0 {
+		serviceLabels = DefaultServiceLabels
+	}
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, nil, reject(http.StatusBadRequest, "malformed JSON: %s", clip(err.Error(), 200))
+	}
+	switch {
+	case m.Version == "":
+		return nil, nil, reject(http.StatusBadRequest, "missing version, want %q", Version)
+	case m.Version != Version:
+		return nil, nil, reject(http.StatusBadRequest, "unsupported version %q, want %q", clip(m.Version, 16), Version)
+	case m.Data == nil || len(m.Alerts) == 0:
+		return nil, nil, reject(http.StatusBadRequest, "no alerts")
+	}
+	if err := checkText(m.GroupKey, MaxGroupKeyBytes, false); err != "" {
+		return nil, nil, reject(http.StatusUnprocessableEntity, "groupKey: %s", err)
+	}
+	alerts := make([]Alert, len(m.Alerts))
+	for i := range m.Alerts {
+		if err := decodeAlert(&alerts[i], &m.Alerts[i], i, serviceLabels); err != nil {
+			return nil, nil, err
+		}
+		alerts[i].GroupKey = m.GroupKey
+	}
+	return &m, alerts, nil
+}
+
+func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) *RequestError {
+	if in.Status != StatusFiring && in.Status != StatusResolved {
+		return reject(http.StatusBadRequest, "alert %d: status %q is neither %s nor %s", i, clip(in.Status, 32), StatusFiring, StatusResolved)
+	}
+	if len(in.Labels) == 0 {
+		return reject(http.StatusBadRequest, "alert %d: no labels", i)
+	}
+	name := in.Labels[string(model.AlertNameLabel)]
+	if name == "" {
+		return reject(http.StatusBadRequest, "alert %d: no %s label", i, model.AlertNameLabel)
+	}
+	// From here on, name the alert by index and alertname; the alertname is
+	// quoted, so a hostile one cannot break the line.
+	fail := func(code int, format string, args ...any) *RequestError {
+		return reject(code, "alert %d (%q): %s", i, clip(name, 64), fmt.Sprintf(format, args...))
+	}
+	if in.StartsAt.IsZero() {
+		return fail(http.StatusBadRequest, "no startsAt")
+	}
+	fp := in.Fingerprint
+	if fp == "" {
+		ls := make(model.LabelSet, len(in.Labels))
+		for k, v := range in.Labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		fp = ls.Fingerprint().String()
+	} else if !isHex16(fp) {
+		return fail(http.StatusBadRequest, "fingerprint %q is not 16 hex digits", clip(fp, 32))
+	} else {
+		fp = strings.ToLower(fp)
+	}
+
+	ours := in.Labels[OwnLabel] == "true"
+	var service string
+	for _, l := range serviceLabels {
+		if v := in.Labels[l]; v != "" {
+			if !ValidServiceName(v) {
+				return fail(http.StatusUnprocessableEntity,
+					"label %s=%q is not a valid service name ([A-Za-z0-9][A-Za-z0-9_.:-]*, at most %d bytes)",
+					clip(l, 64), clip(v, 64), MaxServiceBytes)
+			}
+			service = v
+			break
+		}
+	}
+	if service == "" && !ours {
+		return fail(http.StatusUnprocessableEntity, "no service label (one of %s)", clip(strings.Join(serviceLabels, ", "), 200))
+	}
+
+	if len(in.Labels) > MaxLabels {
+		return fail(http.StatusUnprocessableEntity, "%d labels, at most %d allowed", len(in.Labels), MaxLabels)
+	}
+	for k, v := range in.Labels {
+		if err := checkName(k); err != "" {
+			return fail(http.StatusUnprocessableEntity, "label %s", err)
+		}
+		if err := checkText(v, MaxLabelValueBytes, false); err != "" {
+			return fail(http.StatusUnprocessableEntity, "label %s: %s", k, err)
+		}
+	}
+	if len(in.Annotations) > MaxAnnotations {
+		return fail(http.StatusUnprocessableEntity, "%d annotations, at most %d allowed", len(in.Annotations), MaxAnnotations)
+	}
+	for k, v := range in.Annotations {
+		if err := checkName(k); err != "" {
+			return fail(http.StatusUnprocessableEntity, "annotation %s", err)
+		}
+		if err := checkText(v, MaxAnnotationValueBytes, true); err != "" {
+			return fail(http.StatusUnprocessableEntity, "annotation %s: %s", k, err)
+		}
+	}
+	if err := checkText(in.GeneratorURL, MaxLabelValueBytes, false); err != "" {
+		return fail(http.StatusUnprocessableEntity, "generatorURL: %s", err)
+	}
+
+	*out = Alert{
+		Service:      service,
+		Status:       in.Status,
+		Fingerprint:  fp,
+		StartsAt:     in.StartsAt,
+		EndsAt:       in.EndsAt,
+		Labels:       in.Labels,
+		Annotations:  in.Annotations,
+		GeneratorURL: in.GeneratorURL,
+		Ours:         ours,
+	}
+	return nil
+}
+
+func isHex16(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// isControl reports the C0 controls, DEL and the C1 controls.
+func isControl(r rune) bool {
+	return r < 0x20 || (0x7f <= r && r <= 0x9f)
+}
+
+// checkName checks a label or annotation name, and returns why it is
+// refused, or "".
+func checkName(k string) string {
+	switch {
+	case k == "":
+		return "name is empty"
+	case len(k) > MaxNameBytes:
+		return fmt.Sprintf("name %q... is longer than %d bytes", clip(k, 64), MaxNameBytes)
+	case strings.ContainsFunc(k, isControl):
+		return fmt.Sprintf("name %q holds a control character", clip(k, 64))
+	}
+	return ""
+}
+
+// checkText checks a value, and returns why it is refused, or "". multiline
+// allows \n, \t and \r\n.
+func checkText(v string, max int, multiline bool) string {
+	if len(v) > max {
+		return fmt.Sprintf("value longer than %d bytes", max)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c < 0x7f {
+			continue // the common case, printable ASCII
+		}
+		r, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(v[i:])
+		}
+		if isControl(r) && !(multiline && (c == '\n' || c == '\t' || c == '\r' && i+1 < len(v) && v[i+1] == '\n')) {
+			return fmt.Sprintf("value holds control character %U", r)
+		}
+		i += size - 1
+	}
+	return ""
+}
+
+// clip shortens s to at most n bytes, on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// oneLine replaces the control characters of s, newlines included, with
+// spaces, so that a reason is always one line.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,84 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestDecodeGolden decodes the Alertmanager samples and compares the alerts
+// with testdata/*.alerts.golden.json.
+func TestDecodeGolden(t *testing.T) {
+	for _, name := range []string{"am-0.25", "am-0.34"} {
+		t.Run(name, func(t *testing.T) {
+			msg, alerts, err := Decode([]byte(readTestdata(t, name+".json")), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg.Receiver != "claude-ops" || msg.ExternalURL != "http://alertmanager.example.org:9093" || msg.TruncatedAlerts != 0 {
+				t.Errorf("message %+v", msg)
+			}
+			wantReason := map[string]string{"am-0.25": "", "am-0.34": "new alerts added"}[name]
+			if msg.NotificationReason != wantReason {
+				t.Errorf("notification_reason %q, want %q", msg.NotificationReason, wantReason)
+			}
+			got, err := json.MarshalIndent(alerts, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, '\n')
+			golden := "testdata/" + name + ".alerts.golden.json"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("decoded alerts differ from %s (go test ./webhook -run TestDecodeGolden -update):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestDecodeErrorIsRequestError(t *testing.T) {
+	_, _, err := Decode([]byte(`{"version":"4","alerts":[]}`), nil)
+	re, ok := errors.AsType[*RequestError](err)
+	if !ok || re.Code != 400 || re.Error() != "no alerts" {
+		t.Errorf("err %#v", err)
+	}
+}
+
+func TestValidServiceName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"web": true, "a": true, "0": true, "node_exporter:9100": true, "db-1.prod": true, "A_b.c:d-e": true,
+		strings.Repeat("x", 128): true, strings.Repeat("x", 129): false,
+		"": false, "-rf": false, "_x": false, ".hidden": false, ":x": false, "a b": false, "a/b": false,
+		"a;b": false, "$(x)": false, "`x`": false, "a|b": false, "a\nb": false, "\x1b[0m": false, "café": false,
+		"a\x00": false, "../x": false, "x*": false, "~x": false,
+	} {
+		if got := ValidServiceName(s); got != want {
+			t.Errorf("ValidServiceName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestAlertKey(t *testing.T) {
+	msg := `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A","job":"j"},"startsAt":"2025-06-03T11:14:27.5+02:00","fingerprint":"0123456789abcdef"}]}`
+	_, alerts, err := Decode([]byte(msg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := alerts[0].Key(), "0123456789abcdef|2025-06-03T09:14:27.5Z|firing"; got != want {
+		t.Errorf("Key() = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,102 @@
+package webhook
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzDecode checks that Decode never panics, that it rejects with a 400 or
+// 422 and a one-line reason, and that what it accepts keeps the promises of
+// the package documentation.
+func FuzzDecode(f *testing.F) {
+	files, err := filepath.Glob("testdata/am-*.json")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed payloads: %v", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		payload(nil),
+		payload(func(_, a, _ map[string]any) { delete(a, "fingerprint") }),
+		payload(func(_, _, l map[string]any) { l["service"] = "a\x1bb" }),
+		payload(func(_, _, l map[string]any) { l["claudeops"] = "true"; delete(l, "service"); delete(l, "job") }),
+		`{"version":"4","alerts":[{"status":"resolved","labels":{"alertname":"x","job":"y"},"startsAt":"2025-01-01T00:00:00Z"}]}`,
+		`{"version":"4","alerts":[null]}`, `null`, `{}`, `[]`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	labels := []string{"service", "container", "job"}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, alerts, err := Decode(body, labels)
+		if err != nil {
+			re, ok := err.(*RequestError)
+			if !ok {
+				t.Fatalf("error %T, want *RequestError", err)
+			}
+			if re.Code != http.StatusBadRequest && re.Code != http.StatusUnprocessableEntity {
+				t.Fatalf("code %d", re.Code)
+			}
+			if oneLine(re.Reason) != re.Reason || !utf8.ValidString(re.Reason) {
+				t.Fatalf("reason %q is not one clean line", re.Reason)
+			}
+			return
+		}
+		if msg == nil || msg.Version != Version || len(alerts) == 0 || len(alerts) != len(msg.Alerts) {
+			t.Fatalf("accepted %+v with %d alerts", msg, len(alerts))
+		}
+		if checkText(msg.GroupKey, MaxGroupKeyBytes, false) != "" {
+			t.Fatalf("groupKey %q accepted", msg.GroupKey)
+		}
+		for i, a := range alerts {
+			if a.Status != StatusFiring && a.Status != StatusResolved {
+				t.Fatalf("alert %d: status %q accepted", i, a.Status)
+			}
+			if a.Ours != (a.Labels[OwnLabel] == "true") {
+				t.Fatalf("alert %d: Ours %v with labels %v", i, a.Ours, a.Labels)
+			}
+			if !a.Ours && !ValidServiceName(a.Service) || a.Service != "" && !ValidServiceName(a.Service) {
+				t.Fatalf("alert %d: service %q accepted", i, a.Service)
+			}
+			if want := firstService(a.Labels, labels); a.Service != want {
+				t.Fatalf("alert %d: service %q, want %q", i, a.Service, want)
+			}
+			if a.Labels["alertname"] == "" || len(a.Labels) > MaxLabels || len(a.Annotations) > MaxAnnotations {
+				t.Fatalf("alert %d: labels %v", i, a.Labels)
+			}
+			if !isHex16(a.Fingerprint) || a.StartsAt.IsZero() || a.GroupKey != msg.GroupKey {
+				t.Fatalf("alert %d: %+v", i, a)
+			}
+			for k, v := range a.Labels {
+				if checkName(k) != "" || checkText(v, MaxLabelValueBytes, false) != "" {
+					t.Fatalf("alert %d: label %q=%q accepted", i, k, v)
+				}
+			}
+			for k, v := range a.Annotations {
+				if checkName(k) != "" || checkText(v, MaxAnnotationValueBytes, true) != "" {
+					t.Fatalf("alert %d: annotation %q=%q accepted", i, k, v)
+				}
+			}
+			if checkText(a.GeneratorURL, MaxLabelValueBytes, false) != "" {
+				t.Fatalf("alert %d: generatorURL %q accepted", i, a.GeneratorURL)
+			}
+			_ = a.Key()
+		}
+	})
+}
+
+func firstService(labels map[string]string, names []string) string {
+	for _, n := range names {
+		if v := labels[n]; v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,374 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// ErrFull is returned by a Sink whose queue is full. The handler answers 503
+// with a Retry-After header, so Alertmanager sends the notification again.
+var ErrFull = errors.New("webhook: queue full")
+
+// Sink receives the new alerts of a valid request. Enqueue must not block
+// for long: it queues the alerts, or returns ErrFull at once when it cannot.
+// The Sink owns the slice it is given. Any error means nothing was queued.
+type Sink interface {
+	Enqueue(ctx context.Context, alerts []Alert) error
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(ctx context.Context, alerts []Alert) error
+
+// Enqueue calls f.
+func (f SinkFunc) Enqueue(ctx context.Context, alerts []Alert) error { return f(ctx, alerts) }
+
+// DefaultRetryAfter is the default Retry-After of a 503 answer.
+const DefaultRetryAfter = 30 * time.Second
+
+// Config configures a Handler.
+type Config struct {
+	// Token is the bearer token Alertmanager must send. TokenFunc, if set,
+	// is called on every request instead, so a reload takes effect at once.
+	// With neither (or an empty token) the handler answers 503, unless
+	// NoAuth is set.
+	Token     []byte
+	TokenFunc func() []byte
+	// NoAuth accepts requests without checking any token.
+	NoAuth bool
+	// ServiceLabels names the labels that name an alert's service, first
+	// present wins; empty means DefaultServiceLabels.
+	ServiceLabels []string
+	// MaxBodyBytes is the largest body accepted; 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// RetryAfter is sent with 503 answers; 0 means DefaultRetryAfter.
+	RetryAfter time.Duration
+
+	// Sink receives the new alerts. Required.
+	Sink Sink
+	// Deduper tells new alerts from repeated ones; nil means a
+	// NewMemoryDeduper with default limits.
+	Deduper Deduper
+	// Registerer registers the handler's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger logs rejected requests; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// Handler serves POST /api/v1/webhook. Make one with NewHandler.
+type Handler struct {
+	token         func() []byte
+	noAuth        bool
+	serviceLabels []string
+	maxBody       int64
+	retryAfter    string
+	sink          Sink
+	dedup         Deduper
+	logger        *slog.Logger
+	m             metrics
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	received  *prometheus.CounterVec
+	own       prometheus.Counter
+	duplicate prometheus.Counter
+	enqueued  prometheus.Counter
+	truncated prometheus.Counter
+	duration  prometheus.Histogram
+}
+
+// codes are the status codes the handler answers with, whose series exist
+// from the start.
+var codes = []int{
+	http.StatusAccepted, http.StatusBadRequest, http.StatusUnauthorized, http.StatusMethodNotAllowed,
+	http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity,
+	http.StatusServiceUnavailable,
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	f := promauto.With(reg)
+	m := metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "claudeops_webhook_requests_total",
+			Help: "Webhook requests, by HTTP status code of the answer.",
+		}, []string{"code"}),
+		received: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "claudeops_alerts_received_total",
+			Help: "Alerts received in valid webhook payloads, duplicates included, by status.",
+		}, []string{"status"}),
+		own: f.NewCounter(prometheus.CounterOpts{
+			Name: "claudeops_webhook_own_alerts_total",
+			Help: `Alerts labelled claudeops="true" received, which are never remediated.`,
+		}),
+		duplicate: f.NewCounter(prometheus.CounterOpts{
+			Name: "claudeops_webhook_duplicate_alerts_total",
+			Help: "Alerts dropped because the same fingerprint, startsAt and status was seen before.",
+		}),
+		enqueued: f.NewCounter(prometheus.CounterOpts{
+			Name: "claudeops_webhook_alerts_enqueued_total",
+			Help: "Alerts handed to the remediation queue.",
+		}),
+		truncated: f.NewCounter(prometheus.CounterOpts{
+			Name: "claudeops_webhook_truncated_alerts_total",
+			Help: "Alerts Alertmanager left out of notifications because of the receiver's max_alerts.",
+		}),
+		duration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "claudeops_webhook_request_duration_seconds",
+			Help:    "Time to answer a webhook request.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+	}
+	for _, c := range codes {
+		m.requests.WithLabelValues(strconv.Itoa(c))
+	}
+	m.received.WithLabelValues(StatusFiring)
+	m.received.WithLabelValues(StatusResolved)
+	return m
+}
+
+// NewHandler returns a Handler. It panics if cfg.Sink is nil, or if its
+// metrics cannot be registered.
+func NewHandler(cfg Config) *Handler {
+	if cfg.Sink == nil {
+		panic("webhook: Config.Sink is nil")
+	}
+	h := &Handler{
+		token:         cfg.TokenFunc,
+		noAuth:        cfg.NoAuth,
+		serviceLabels: cfg.ServiceLabels,
+		maxBody:       cfg.MaxBodyBytes,
+		sink:          cfg.Sink,
+		dedup:         cfg.Deduper,
+		logger:        cfg.Logger,
+		m:             newMetrics(cfg.Registerer),
+	}
+	if h.token == nil {
+		t := bytes.Clone(cfg.Token)
+		h.token = func() []byte { return t }
+	}
+	if len(h.serviceLabels) == 0 {
+		h.serviceLabels = DefaultServiceLabels
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	ra := cfg.RetryAfter
+	if ra <= 0 {
+		ra = DefaultRetryAfter
+	}
+	h.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	if h.dedup == nil {
+		h.dedup = NewMemoryDeduper(0, 0)
+	}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code, msg := h.serve(w, r)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n") //nolint:errcheck // The client went away; nothing to do.
+	h.m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	h.m.duration.Observe(time.Since(start).Seconds())
+}
+
+// serve handles a request and returns the status code and the one-line
+// message to answer with; it sets the other headers.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return h.rejected(r, http.StatusMethodNotAllowed, "method "+clip(r.Method, 16)+" not allowed, use POST")
+	}
+	if code, reason := h.authorize(w, r); code != 0 {
+		return h.rejected(r, code, reason)
+	}
+	if reason := checkContentType(r.Header.Get("Content-Type")); reason != "" {
+		return h.rejected(r, http.StatusUnsupportedMediaType, reason)
+	}
+	body, code, reason := h.readBody(w, r)
+	defer putBuffer(body)
+	if code != 0 {
+		return h.rejected(r, code, reason)
+	}
+	msg, alerts, err := Decode(body.Bytes(), h.serviceLabels)
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) {
+			return h.rejected(r, re.Code, re.Reason)
+		}
+		return h.rejected(r, http.StatusBadRequest, oneLine(err.Error()))
+	}
+	for i := range alerts {
+		h.m.received.WithLabelValues(alerts[i].Status).Inc()
+	}
+	if msg.TruncatedAlerts > 0 {
+		h.m.truncated.Add(float64(msg.TruncatedAlerts))
+		h.logger.Warn("Alertmanager truncated a notification; raise max_alerts of the receiver",
+			"group_key", msg.GroupKey, "truncated", msg.TruncatedAlerts)
+	}
+	return h.dispatch(w, r, alerts)
+}
+
+// dispatch queues the alerts that are neither ours nor duplicates.
+func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, alerts []Alert) (int, string) {
+	ctx := r.Context()
+	fresh := alerts[:0] // filter in place: alerts is ours
+	var marked []string
+	var own int
+	for _, a := range alerts {
+		if a.Ours {
+			own++
+			continue
+		}
+		key := a.Key()
+		first, err := h.dedup.Seen(ctx, key)
+		if err != nil {
+			h.forget(ctx, marked)
+			h.logger.Error("deduplication failed", "err", err)
+			w.Header().Set("Retry-After", h.retryAfter)
+			return h.rejected(r, http.StatusServiceUnavailable, "deduplication store unavailable, retry later")
+		}
+		if first {
+			fresh = append(fresh, a)
+			marked = append(marked, key)
+		}
+	}
+	dups := len(alerts) - own - len(fresh)
+	if len(fresh) > 0 {
+		if err := h.sink.Enqueue(ctx, fresh); err != nil {
+			h.forget(ctx, marked)
+			w.Header().Set("Retry-After", h.retryAfter)
+			if errors.Is(err, ErrFull) {
+				return h.rejected(r, http.StatusServiceUnavailable, "remediation queue full, retry later")
+			}
+			h.logger.Error("enqueue failed", "err", err)
+			return h.rejected(r, http.StatusServiceUnavailable, "cannot queue alerts, retry later")
+		}
+	}
+	h.m.own.Add(float64(own))
+	h.m.duplicate.Add(float64(dups))
+	h.m.enqueued.Add(float64(len(fresh)))
+	return http.StatusAccepted, fmt.Sprintf("accepted %d alerts: %d queued, %d duplicate, %d own", len(alerts), len(fresh), dups, own)
+}
+
+// forget drops the keys a failed request marked as seen, so that its retry
+// is handled as new.
+func (h *Handler) forget(ctx context.Context, keys []string) {
+	f, ok := h.dedup.(Forgetter)
+	if !ok || len(keys) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range keys {
+		if err := f.Forget(ctx, k); err != nil {
+			h.logger.Error("cannot forget alert key; its retry will be taken for a duplicate", "key", k, "err", err)
+		}
+	}
+}
+
+func (h *Handler) rejected(r *http.Request, code int, reason string) (int, string) {
+	h.logger.Warn("webhook request rejected", "code", code, "reason", reason, "remote", r.RemoteAddr)
+	return code, reason
+}
+
+// authorize checks the bearer token; it returns 0 if the request may go on.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) (int, string) {
+	if h.noAuth {
+		return 0, ""
+	}
+	want := h.token()
+	if len(want) == 0 {
+		return http.StatusServiceUnavailable, "webhook disabled: no bearer token configured"
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="claudeops"`)
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return http.StatusUnauthorized, "missing bearer token"
+	}
+	scheme, got, _ := strings.Cut(strings.TrimSpace(auth), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return http.StatusUnauthorized, "authorization scheme must be Bearer"
+	}
+	got = strings.TrimSpace(got)
+	if got == "" {
+		return http.StatusUnauthorized, "missing bearer token"
+	}
+	// Compare digests, so the comparison takes the same time whatever the
+	// lengths.
+	g, x := sha256.Sum256([]byte(got)), sha256.Sum256(want)
+	if subtle.ConstantTimeCompare(g[:], x[:]) != 1 {
+		return http.StatusUnauthorized, "invalid bearer token"
+	}
+	w.Header().Del("WWW-Authenticate")
+	return 0, ""
+}
+
+// checkContentType accepts application/json with no charset or utf-8.
+func checkContentType(ct string) string {
+	if ct == "" {
+		return "missing Content-Type, want application/json"
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return fmt.Sprintf("unsupported Content-Type %q, want application/json", clip(ct, 64))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Sprintf("unsupported charset %q, want utf-8", clip(cs, 32))
+	}
+	return ""
+}
+
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBuffer(b *bytes.Buffer) {
+	if b == nil || b.Cap() > 4*DefaultMaxBodyBytes {
+		return // let a rare huge buffer go
+	}
+	b.Reset()
+	buffers.Put(b)
+}
+
+// readBody reads the body into a pooled buffer, at most h.maxBody bytes.
+// The buffer is returned even on error, for putBuffer.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, int, string) {
+	tooLarge := fmt.Sprintf("body larger than %d bytes", h.maxBody)
+	if r.ContentLength > h.maxBody {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
+	}
+	buf := buffers.Get().(*bytes.Buffer)
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return buf, http.StatusRequestEntityTooLarge, tooLarge
+		}
+		return buf, http.StatusBadRequest, "cannot read body: " + oneLine(clip(err.Error(), 100))
+	}
+	return buf, 0, ""
+}
