@@ -1,0 +1,250 @@
+package remediator
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/claude-ops/claude-ops/session"
+	"github.com/claude-ops/claude-ops/store"
+	"github.com/claude-ops/claude-ops/webhook"
+)
+
+// State is where an incident is in its life (persisted as store.Incident.State).
+//
+//	open ──▶ tier2 ──fixed──▶ verify2 ──resolved──▶ closed (remediated)
+//	           │                 │ timeout
+//	           └─not fixed─▶ tier3 ◀┘
+//	                           ├─fixed──▶ verify3 ──resolved──▶ closed (remediated)
+//	                           │            │ timeout
+//	                           └─not fixed──┴──▶ needs_human ──resolved──▶ closed (needs_human)
+//
+// Any state before needs_human closes with outcome resolved when every
+// firing alert of the incident resolves while no tier claimed a fix (a
+// running session is cancelled). Budget, cooldown and blast-radius refusals
+// go to needs_human directly.
+type State string
+
+// The incident states.
+const (
+	// StateOpen: opened, waiting for a slot to run Tier 2.
+	StateOpen State = "open"
+	// StateTier2: Tier 2 is running (or is to be re-run after a restart).
+	StateTier2 State = "tier2"
+	// StateVerify2: Tier 2 reported fixed; waiting for the alerts to resolve.
+	StateVerify2 State = "verify2"
+	// StateTier3: Tier 3 is running or waiting for a slot.
+	StateTier3 State = "tier3"
+	// StateVerify3: Tier 3 reported fixed; waiting for the alerts to resolve.
+	StateVerify3 State = "verify3"
+	// StateNeedsHuman: no tier could fix it; a human is paged until the alerts resolve.
+	StateNeedsHuman State = "needs_human"
+	// StateClosed: final.
+	StateClosed State = "closed"
+)
+
+// Reasons an incident needs a human (Incident.Reason).
+const (
+	ReasonBudget      = "budget"       // the daily budget forbade a session
+	ReasonBlastRadius = "blast_radius" // too many distinct services remediated this hour
+	ReasonCooldown    = "cooldown"     // the action gate refused an action over its cooldown
+	ReasonNotFixed    = "not_fixed"    // Tier 3 did not report fixed
+	ReasonNotVerified = "not_verified" // Tier 3 reported fixed but the alerts kept firing
+)
+
+// Alert is one alert of an incident.
+type Alert struct {
+	Fingerprint  string            `json:"fingerprint"`
+	Status       string            `json:"status"` // firing or resolved
+	Labels       map[string]string `json:"labels,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"starts_at,omitzero"`
+	EndsAt       time.Time         `json:"ends_at,omitzero"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+	RunbookURL   string            `json:"runbook_url,omitempty"`
+}
+
+// SessionRef is a session run for an incident and what came of it.
+type SessionRef struct {
+	ID      string          `json:"id"`
+	Tier    session.Tier    `json:"tier"`
+	Start   time.Time       `json:"start"`
+	End     time.Time       `json:"end,omitzero"`
+	Outcome session.Outcome `json:"outcome"`
+	Reason  string          `json:"reason,omitempty"`
+	// Result is the session's structured output, when it had one.
+	Result *session.RemediationResult `json:"result,omitempty"`
+	// Actions are the gate's decisions during the session.
+	Actions []session.Action `json:"actions,omitempty"`
+	CostUSD float64          `json:"cost_usd,omitempty"`
+	// NotVerified is set when the session reported fixed but the alerts did
+	// not resolve within the verify timeout.
+	NotVerified bool `json:"not_verified,omitempty"`
+}
+
+// Incident is the JSON view of an incident served by the API; the same
+// document is the store record's Data.
+type Incident struct {
+	ID      string    `json:"id"`
+	Service string    `json:"service"`
+	State   State     `json:"state"`
+	Opened  time.Time `json:"opened"`
+	Updated time.Time `json:"updated"`
+	Closed  time.Time `json:"closed,omitzero"`
+	// Outcome is set once closed: remediated, resolved or needs_human.
+	Outcome session.Outcome `json:"outcome,omitempty"`
+	// Reason is why a human is needed (Reason* constants); Detail says more.
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// CooldownRefusal is the gate's reason when it refused an action over its cooldown.
+	CooldownRefusal string `json:"cooldown_refusal,omitempty"`
+	// VerifyDeadline is when verification gives up (verify2, verify3).
+	VerifyDeadline  time.Time    `json:"verify_deadline,omitzero"`
+	NeedsHumanSince time.Time    `json:"needs_human_since,omitzero"`
+	Alerts          []Alert      `json:"alerts"`
+	Sessions        []SessionRef `json:"sessions"`
+}
+
+// incident is the event loop's working copy.
+type incident struct {
+	Incident
+	running string            // id of the running session, "" if none
+	cancel  func(cause error) // cancels the running session's context
+	queued  bool              // waiting in the run queue
+}
+
+// tier is the tier the incident is at (for running and for escalation labels).
+func (in *incident) tier() session.Tier {
+	switch in.State {
+	case StateTier3, StateVerify3:
+		return session.Tier3
+	}
+	return session.Tier2
+}
+
+// view returns a copy safe to hand to other goroutines.
+func (in *incident) view() Incident {
+	v := in.Incident
+	v.Alerts = slices.Clone(v.Alerts)
+	v.Sessions = slices.Clone(v.Sessions)
+	return v
+}
+
+// upsertAlert adds or updates an alert; it reports whether the incident
+// changed (a repeated notification of the same alert does not change it).
+func (in *incident) upsertAlert(a Alert) bool {
+	for i := range in.Alerts {
+		if o := &in.Alerts[i]; o.Fingerprint == a.Fingerprint {
+			if o.Status == a.Status && o.StartsAt.Equal(a.StartsAt) && o.GeneratorURL == a.GeneratorURL &&
+				maps.Equal(o.Labels, a.Labels) && maps.Equal(o.Annotations, a.Annotations) {
+				return false
+			}
+			in.Alerts[i] = a
+			return true
+		}
+	}
+	in.Alerts = append(in.Alerts, a)
+	return true
+}
+
+// resolveAlert marks an alert resolved; false if the incident does not hold it.
+func (in *incident) resolveAlert(a Alert) bool {
+	for i := range in.Alerts {
+		if in.Alerts[i].Fingerprint == a.Fingerprint {
+			in.Alerts[i].Status = "resolved"
+			in.Alerts[i].EndsAt = a.EndsAt
+			return true
+		}
+	}
+	return false
+}
+
+// firing returns the fingerprints of the alerts still firing.
+func (in *incident) firing() []string {
+	var fps []string
+	for _, a := range in.Alerts {
+		if a.Status != "resolved" {
+			fps = append(fps, a.Fingerprint)
+		}
+	}
+	return fps
+}
+
+// session returns the ref of a session of this incident.
+func (in *incident) session(id string) *SessionRef {
+	for i := range in.Sessions {
+		if in.Sessions[i].ID == id {
+			return &in.Sessions[i]
+		}
+	}
+	return nil
+}
+
+// lastEnded returns the latest ended session of tier t, or nil.
+func (in *incident) lastEnded(t session.Tier) *SessionRef {
+	for i := len(in.Sessions) - 1; i >= 0; i-- {
+		s := &in.Sessions[i]
+		if s.Tier == t && s.Outcome != session.OutcomeRunning && s.Outcome != session.OutcomeInterrupted {
+			return s
+		}
+	}
+	return nil
+}
+
+func (in *incident) record() (store.Incident, error) {
+	data, err := json.Marshal(in.Incident)
+	if err != nil {
+		return store.Incident{}, err
+	}
+	return store.Incident{
+		ID: in.ID, Service: in.Service, State: string(in.State),
+		Opened: in.Opened, Updated: in.Updated, Closed: in.Closed, Data: data,
+	}, nil
+}
+
+// decodeIncident turns a store record into the view; the record's columns win
+// over the document.
+func decodeIncident(rec store.Incident) (Incident, error) {
+	var v Incident
+	if len(rec.Data) > 0 {
+		if err := json.Unmarshal(rec.Data, &v); err != nil {
+			return Incident{}, fmt.Errorf("incident %s: %w", rec.ID, err)
+		}
+	}
+	v.ID, v.Service, v.State = rec.ID, rec.Service, State(rec.State)
+	v.Opened, v.Updated, v.Closed = rec.Opened, rec.Updated, rec.Closed
+	return v, nil
+}
+
+// alertFrom converts a webhook alert, computing a fingerprint when missing.
+func alertFrom(a webhook.Alert) Alert {
+	fp := a.Fingerprint
+	if fp == "" {
+		fp = labelsFingerprint(a.Labels)
+	}
+	return Alert{
+		Fingerprint: fp, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
+		StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
+		RunbookURL: a.Annotations["runbook_url"],
+	}
+}
+
+func labelsFingerprint(ls map[string]string) string {
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := fnv.New64a()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0xff})
+		h.Write([]byte(ls[k]))
+		h.Write([]byte{0xff})
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}

@@ -1,0 +1,317 @@
+// Package remediator turns Alertmanager alerts into incidents, one per
+// service, and drives each through Tier 2, Tier 3 and, failing those, a human
+// (SPEC.md §1).
+//
+// Alerts come in through Enqueue (the webhook's Sink), which only appends to
+// a bounded queue. A single event loop (Run) owns every incident: it joins
+// alerts to open incidents, opens new ones, starts sessions in worker
+// goroutines (at most Config.Concurrency at once, one per service, in arrival
+// order), verifies fixes against the monitoring system, escalates, pages a
+// human through Alertmanager, and persists every transition so that incidents
+// survive a restart (Resume).
+package remediator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/claude-ops/claude-ops/prompts"
+	"github.com/claude-ops/claude-ops/session"
+	"github.com/claude-ops/claude-ops/sessions"
+	"github.com/claude-ops/claude-ops/store"
+	"github.com/claude-ops/claude-ops/webhook"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultConcurrency        = 2
+	DefaultVerifyTimeout      = 10 * time.Minute
+	DefaultPollInterval       = 5 * time.Second
+	DefaultMaxServicesPerHour = 5
+	DefaultQueueSize          = 10000
+)
+
+// Timings of the alerts Claude Ops pushes to Alertmanager.
+const (
+	// AlertResendInterval is how often a needs-human alert is re-posted.
+	AlertResendInterval = time.Minute
+	// AlertTTL is the endsAt given to pushed alerts, from now.
+	AlertTTL = 5 * time.Minute
+	// blastWindow is the sliding window of Config.MaxServicesPerHour.
+	blastWindow = time.Hour
+	// maxDescription bounds the description annotation of pushed alerts.
+	maxDescription = 4000
+)
+
+// Config is the remediator's configuration. Zero fields take the defaults.
+type Config struct {
+	// Concurrency is the most sessions run at once (--remediation.concurrency).
+	Concurrency int
+	// VerifyTimeout is how long a tier's fix has to make its alerts resolve
+	// (--remediation.verify-timeout).
+	VerifyTimeout time.Duration
+	// PollInterval is how often Alertmanager is asked whether alerts resolved.
+	PollInterval time.Duration
+	// MaxServicesPerHour is the most distinct services that get a session
+	// started in a sliding hour (--remediation.max-services-per-hour); a
+	// negative value means no limit.
+	MaxServicesPerHour int
+	// QueueSize is the most alerts waiting for the event loop; beyond,
+	// Enqueue returns webhook.ErrFull.
+	QueueSize int
+	// DryRun is given to the sessions' handoff.
+	DryRun bool
+	// AlertmanagerURL enables pushing alerts and verifying through the API v2
+	// (--alertmanager.url); empty means off. Ignored when Deps.Alertmanager is set.
+	AlertmanagerURL string
+	Logger          *slog.Logger
+}
+
+// Sessions runs Tier 2 and Tier 3 sessions (*sessions.Manager).
+type Sessions interface {
+	// Run runs a session to its end. It returns sessions.ErrBudget when the
+	// budget forbids it.
+	Run(ctx context.Context, spec sessions.Spec) (session.Record, error)
+	// Cancel stops a running session with outcome o.
+	Cancel(id string, o session.Outcome) bool
+}
+
+// Store persists incidents (*store.Store).
+type Store interface {
+	SaveIncident(ctx context.Context, in store.Incident) error
+	GetIncident(ctx context.Context, id string) (store.Incident, error)
+	OpenIncidents(ctx context.Context) ([]store.Incident, error)
+	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)
+}
+
+// Alertmanager pushes alerts and reports which are still active
+// (*AlertmanagerClient).
+type Alertmanager interface {
+	Push(ctx context.Context, alerts []PostableAlert) error
+	Active(ctx context.Context, fingerprints []string) (map[string]bool, error)
+}
+
+// ContextProvider gives a session's handoff what is known of the service.
+type ContextProvider interface {
+	// Tier1 returns Tier 1's latest results for the service, nil if none.
+	Tier1(ctx context.Context, service string) *session.Service
+	// RepoRules returns the rules of the repo that holds the service.
+	RepoRules(service string) string
+}
+
+// PromptFunc builds a tier's prompts from a handoff (prompts.Remediation).
+type PromptFunc func(t session.Tier, h prompts.Handoff) (system, user string)
+
+// Deps are the remediator's collaborators. Sessions and Store are required.
+type Deps struct {
+	Sessions Sessions
+	Store    Store
+	// Alertmanager nil: built from Config.AlertmanagerURL, if set.
+	Alertmanager Alertmanager
+	// Context nil: handoffs carry no Tier 1 results and no repo rules.
+	Context ContextProvider
+	// Prompt nil: prompts.Remediation.
+	Prompt PromptFunc
+	// Clock nil: SystemClock.
+	Clock Clock
+	// Registerer receives the remediator's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Remediator is the incident state machine. Create it with New, call Resume
+// then Run once.
+type Remediator struct {
+	cfg      Config
+	log      *slog.Logger
+	sessions Sessions
+	store    Store
+	am       Alertmanager
+	ctxp     ContextProvider
+	prompt   PromptFunc
+	clock    Clock
+	m        *metrics
+
+	// inbox, written by Enqueue and CooldownRefused, drained by the loop.
+	mu       sync.Mutex
+	queue    []webhook.Alert
+	spare    []webhook.Alert
+	refusals []refusal
+	wake     chan struct{}
+
+	// views published by the loop for the API.
+	viewMu sync.RWMutex
+	views  map[string]Incident
+
+	// lp is owned by the goroutine that calls Resume and Run.
+	lp *loopState
+}
+
+type refusal struct{ incident, reason string }
+
+// New returns a remediator.
+func New(cfg Config, d Deps) (*Remediator, error) {
+	if d.Sessions == nil || d.Store == nil {
+		return nil, errors.New("remediator: Sessions and Store are required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.VerifyTimeout <= 0 {
+		cfg.VerifyTimeout = DefaultVerifyTimeout
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.MaxServicesPerHour == 0 {
+		cfg.MaxServicesPerHour = DefaultMaxServicesPerHour
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Remediator{
+		cfg: cfg, log: cfg.Logger, sessions: d.Sessions, store: d.Store, am: d.Alertmanager,
+		ctxp: d.Context, prompt: d.Prompt, clock: d.Clock,
+		wake:  make(chan struct{}, 1),
+		views: map[string]Incident{},
+	}
+	if r.am == nil && cfg.AlertmanagerURL != "" {
+		c, err := NewAlertmanagerClient(cfg.AlertmanagerURL, nil)
+		if err != nil {
+			return nil, err
+		}
+		r.am = c
+	}
+	if r.prompt == nil {
+		r.prompt = prompts.Remediation
+	}
+	if r.clock == nil {
+		r.clock = SystemClock{}
+	}
+	m, err := newMetrics(d.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("remediator metrics: %w", err)
+	}
+	r.m = m
+	r.lp = newLoopState()
+	return r, nil
+}
+
+var (
+	_ webhook.Sink = (*Remediator)(nil)
+	_ Sessions     = (*sessions.Manager)(nil)
+	_ Store        = (*store.Store)(nil)
+	_ Tier1Loader  = (*store.Store)(nil)
+	_ Alertmanager = (*AlertmanagerClient)(nil)
+)
+
+// Enqueue queues alerts for the event loop; it never blocks on the loop. It
+// returns webhook.ErrFull, accepting none of them, when the queue cannot hold
+// them all (the webhook answers 503 and Alertmanager retries).
+func (r *Remediator) Enqueue(_ context.Context, alerts []webhook.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	if len(r.queue)+len(alerts) > r.cfg.QueueSize {
+		r.mu.Unlock()
+		return webhook.ErrFull
+	}
+	r.queue = append(r.queue, alerts...)
+	r.m.queueDepth.Set(float64(len(r.queue)))
+	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+// CooldownRefused is called by the action gate when it refused an action of
+// the incident's session over its cooldown. When that session ends, the
+// incident goes to needs-human with this reason; no further tier runs.
+func (r *Remediator) CooldownRefused(incidentID, reason string) {
+	r.mu.Lock()
+	r.refusals = append(r.refusals, refusal{incidentID, reason})
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *Remediator) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued alerts and refusals; done gives the alert slice
+// back for reuse.
+func (r *Remediator) take() (alerts []webhook.Alert, refs []refusal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	alerts, r.queue = r.queue, r.spare[:0]
+	r.spare = nil
+	refs, r.refusals = r.refusals, nil
+	r.m.queueDepth.Set(0)
+	return alerts, refs
+}
+
+func (r *Remediator) giveBack(alerts []webhook.Alert) {
+	clear(alerts) // drop references to maps
+	r.mu.Lock()
+	if r.spare == nil && cap(alerts) <= 4*r.cfg.QueueSize {
+		r.spare = alerts[:0]
+	}
+	r.mu.Unlock()
+}
+
+// Incidents returns the open incidents, oldest first.
+func (r *Remediator) Incidents() []Incident {
+	r.viewMu.RLock()
+	out := make([]Incident, 0, len(r.views))
+	for _, v := range r.views {
+		out = append(out, v)
+	}
+	r.viewMu.RUnlock()
+	sortIncidents(out)
+	return out
+}
+
+// Get returns an incident, open or closed.
+func (r *Remediator) Get(ctx context.Context, id string) (Incident, error) {
+	r.viewMu.RLock()
+	v, ok := r.views[id]
+	r.viewMu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	rec, err := r.store.GetIncident(ctx, id)
+	if err != nil {
+		return Incident{}, err
+	}
+	return decodeIncident(rec)
+}
+
+// Recent returns the latest incidents, open or closed, newest first, as the
+// store holds them (limit <= 0: all).
+func (r *Remediator) Recent(ctx context.Context, limit int) ([]Incident, error) {
+	recs, err := r.store.ListIncidents(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Incident, 0, len(recs))
+	for _, rec := range recs {
+		v, err := decodeIncident(rec)
+		if err != nil {
+			r.log.Warn("undecodable incident", "id", rec.ID, "err", err)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
