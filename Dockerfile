@@ -19,7 +19,7 @@ ARG CLAUDE_CODE_VERSION=2.1.330
 # docker.io gives sessions a docker CLI for the (optional) mounted socket.
 ARG INSTALL_DOCKER_CLI=false
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl openssh-client git dnsutils \
+ && apt-get install -y --no-install-recommends ca-certificates curl openssh-client git dnsutils tini \
  && if [ "$INSTALL_DOCKER_CLI" = "true" ]; then apt-get install -y --no-install-recommends docker.io; fi \
  && rm -rf /var/lib/apt/lists/*
 RUN npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" \
@@ -41,4 +41,6 @@ USER claude-ops
 WORKDIR /home/claude-ops
 VOLUME ["/state", "/results"]
 EXPOSE 9847
-ENTRYPOINT ["/bin/claude-ops"]
+# tini reaps the orphans sessions leave: the daemon waits for a session's
+# process group to be gone, and PID 1 without an init reaps slowly.
+ENTRYPOINT ["/usr/bin/tini", "--", "/bin/claude-ops"]

@@ -37,10 +37,10 @@ type Live interface {
 // API holds the handlers' dependencies.
 type API struct {
 	// Trigger starts a Tier 1 run now, or names the one already running.
-	Trigger func() (id string, started bool)
-	Store   Store
-	Live    Live
-	ResultsDir  string
+	Trigger    func() (id string, started bool)
+	Store      Store
+	Live       Live
+	ResultsDir string
 	// Cooldowns, Incidents and Status return JSON-encodable views.
 	Cooldowns func(ctx context.Context) (any, error)
 	Incidents func(ctx context.Context) (any, error)

@@ -45,8 +45,10 @@ func cliRunner(t *testing.T, srv *fakeapi.Server, mut func(*Config)) *Runner {
 		BaseURL:    srv.URL(),
 		Timeout:    30 * time.Second,
 		Grace:      2 * time.Second,
-		ExtraEnv:   map[string]string{"CLAUDE_CODE_MAX_RETRIES": "1"},
-		Logger:     testLogger(t),
+		// A HOME of the test's: the Bash tool sources the user's shell
+		// profile, which must not change PATH or stall (pyenv's rehash lock).
+		ExtraEnv: map[string]string{"CLAUDE_CODE_MAX_RETRIES": "1", "HOME": t.TempDir()},
+		Logger:   testLogger(t),
 	}
 	if dir := os.Getenv("CLAUDEOPS_TEST_RESULTS"); dir != "" {
 		cfg.ResultsDir = dir // keep transcripts for a look

@@ -1,0 +1,399 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/claude-ops/claude-ops/api"
+	"github.com/claude-ops/claude-ops/collector"
+	"github.com/claude-ops/claude-ops/remediator"
+	"github.com/claude-ops/claude-ops/repos"
+	"github.com/claude-ops/claude-ops/runner"
+	"github.com/claude-ops/claude-ops/scheduler"
+	"github.com/claude-ops/claude-ops/session"
+	"github.com/claude-ops/claude-ops/sessions"
+	"github.com/claude-ops/claude-ops/store"
+	"github.com/claude-ops/claude-ops/webhook"
+)
+
+// daemon runs Claude Ops until a signal; it returns the exit code.
+func daemon(o *options) int {
+	logger := promslog.New(&o.log)
+	logger.Info("starting claude-ops", "version", version.Info(), "build_context", version.BuildContext())
+	if err := serve(o, logger); err != nil {
+		logger.Error("claude-ops stopped", "err", err)
+		return 1
+	}
+	logger.Info("claude-ops stopped")
+	return 0
+}
+
+// readSecret reads a one-line secret file.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := string(bytes.TrimSpace(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+func serve(o *options, logger *slog.Logger) error {
+	for _, d := range []string{o.stateDir, o.resultsDir, o.reposDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	apiKey := os.Getenv("ANTHROPIC_API_KEY")
+	if o.apiKeyFile != "" {
+		k, err := readSecret(o.apiKeyFile)
+		if err != nil {
+			return fmt.Errorf("read --claude.api-key-file: %w", err)
+		}
+		apiKey = k
+	}
+	var token []byte
+	if o.tokenFile != "" {
+		t, err := readSecret(o.tokenFile)
+		if err != nil {
+			return fmt.Errorf("read --webhook.token-file: %w", err)
+		}
+		token = []byte(t)
+	} else if !o.noAuth {
+		logger.Warn("no --webhook.token-file: the webhook answers 503 until one is given (or --webhook.no-auth)")
+	}
+	var baselineMCP json.RawMessage
+	if o.mcpConfig != "" {
+		b, err := os.ReadFile(o.mcpConfig)
+		if err != nil {
+			return fmt.Errorf("read --mcp.config-file: %w", err)
+		}
+		if !json.Valid(b) {
+			return fmt.Errorf("--mcp.config-file %s is not valid JSON", o.mcpConfig)
+		}
+		baselineMCP = b
+	}
+
+	st, err := store.Open(filepath.Join(o.stateDir, "claude-ops.db"))
+	if err != nil {
+		return fmt.Errorf("open state: %w", err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if interrupted, err := st.MarkRunningInterrupted(ctx, time.Now()); err != nil {
+		return fmt.Errorf("mark interrupted sessions: %w", err)
+	} else if len(interrupted) > 0 {
+		logger.Warn("sessions interrupted by the last shutdown", "count", len(interrupted))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("claudeops"),
+	)
+	intervalGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "claudeops_schedule_interval_seconds", Help: "Time between the end of a Tier 1 run and the start of the next.",
+	})
+	intervalGauge.Set(o.interval.Seconds())
+	reg.MustRegister(intervalGauge)
+
+	// The Tier 1 series are served beside the registry, not through it: the
+	// registry re-checks each of up to 20,000 samples on every scrape.
+	tier1 := collector.NewTier1Collector(0)
+	if state, err := st.LoadTier1(ctx); err != nil {
+		logger.Error("load last tier 1 result", "err", err)
+	} else {
+		tier1.Update(state)
+	}
+	sessionMetrics := collector.NewSessionMetrics(reg)
+	inventory := newInventory(o.reposDir, baselineMCP, reg, logger)
+	budget := newBudget(o.budgetUSD, st, reg, logger)
+
+	secrets := runner.RedactSecretsFromEnv(os.Environ())
+	if len(token) > 0 {
+		secrets = append(secrets, string(token))
+	}
+	rn := runner.New(runner.Config{
+		ClaudePath: o.claudePath, ResultsDir: o.resultsDir, APIKey: apiKey, BaseURL: o.baseURL,
+		Secrets: secrets, Timeout: o.sessionTimeout, Grace: o.sessionGrace, Logger: logger.With("component", "runner"),
+	})
+
+	limits := cooldownLimits{
+		MaxRestarts: o.maxRestarts, RestartWindow: o.restartWindow,
+		MaxRedeploys: o.maxRedeploys, RedeployWindow: o.redeployWindow,
+	}
+	// The gate reports decisions to the session manager and cooldown refusals
+	// to the remediator, both built after it.
+	var (
+		mgr *sessions.Manager
+		rem *remediator.Remediator
+	)
+	gt, err := newGate(o, limits, st, budget, reg, logger,
+		func(id string, a session.Action) { mgr.AddAction(id, a) },
+		func(incident, reason string) {
+			if incident != "" {
+				rem.CooldownRefused(incident, reason)
+			}
+		})
+	if err != nil {
+		return fmt.Errorf("action gate: %w", err)
+	}
+	reg.MustRegister(newCooldownCollector(st, limits, logger))
+
+	mgr = sessions.New(sessions.Config{
+		Models:    map[session.Tier]string{session.Tier1: o.models[0], session.Tier2: o.models[1], session.Tier3: o.models[2]},
+		ReposDir:  o.reposDir,
+		DryRun:    o.dryRun,
+		MCPConfig: func() json.RawMessage { return inventory.Load().MCPConfig() },
+		Budget:    budget.ForSession,
+		Logger:    logger.With("component", "sessions"),
+	}, rn, st, sessionMetrics, gt)
+
+	sched := scheduler.New(o.interval, mgr, &scheduler.Tier1Job{
+		Inventory: inventory.Load, Store: st, Collector: tier1, Logger: logger.With("component", "tier1"),
+	}, logger.With("component", "scheduler"))
+
+	rem, err = remediator.New(remediator.Config{
+		Concurrency: o.concurrency, VerifyTimeout: o.verifyTimeout, MaxServicesPerHour: o.maxServicesPerHour,
+		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
+	}, remediator.Deps{
+		Sessions: mgr, Store: st, Registerer: reg,
+		Context: remediator.NewContextProvider(st, func(service string) string { return repoRules(inventory.Load(), service) }),
+	})
+	if err != nil {
+		return err
+	}
+
+	hook := webhook.NewHandler(webhook.Config{
+		Token: token, NoAuth: o.noAuth, ServiceLabels: splitList(o.serviceLabel), MaxBodyBytes: o.webhookMaxBytes,
+		Sink: rem, Registerer: reg,
+		// In memory: duplicates come from an HA pair or repeat_interval within
+		// seconds to hours, and one that slips through after a restart only
+		// joins the open incident. A store lookup would fsync per alert.
+		Deduper: webhook.NewMemoryDeduper(webhook.DefaultDedupMax, webhook.DefaultDedupTTL), Logger: logger.With("component", "webhook"),
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle(o.telemetryPath, promhttp.HandlerFor(collector.Merge(reg, tier1), promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), MaxRequestsInFlight: 10,
+	}))
+	var ready sync.Once
+	readyCh := make(chan struct{})
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Claude Ops is Healthy.") })
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-readyCh:
+			fmt.Fprintln(w, "Claude Ops is Ready.")
+		default:
+			http.Error(w, "Claude Ops is not ready.", http.StatusServiceUnavailable)
+		}
+	})
+	reload := make(chan chan error)
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		rc := make(chan error)
+		select {
+		case reload <- rc:
+		case <-r.Context().Done():
+			return
+		}
+		if err := <-rc; err != nil {
+			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "reloaded")
+	})
+	mux.Handle("POST /api/v1/webhook", hook)
+	(&api.API{
+		Trigger: sched.Trigger, Store: st, Live: mgr,
+		ResultsDir: o.resultsDir, Logger: logger.With("component", "api"),
+		Cooldowns: func(ctx context.Context) (any, error) { return cooldownView(ctx, st, limits) },
+		Incidents: func(ctx context.Context) (any, error) { return rem.Incidents(), nil },
+		Status:    func() any { return statusView(o) },
+	}).Register(mux)
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name: "Claude Ops", Description: "Claude Code agents that keep infrastructure healthy", Version: version.Info(),
+		Links: []web.LandingLinks{
+			{Address: o.telemetryPath, Text: "Metrics"},
+			{Address: "/api/v1/sessions", Text: "Sessions"},
+			{Address: "/api/v1/incidents", Text: "Incidents"},
+			{Address: "/api/v1/cooldowns", Text: "Cooldowns"},
+			{Address: "/api/v1/status", Text: "Status"},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("landing page: %w", err)
+	}
+	mux.Handle("GET /{$}", landing)
+
+	var listeners []net.Listener
+	for _, addr := range o.listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	// Incidents open at the last shutdown resume.
+	if err := rem.Resume(ctx); err != nil {
+		logger.Error("resume incidents", "err", err)
+	}
+
+	var g run.Group
+	{
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, os.Interrupt, syscall.SIGTERM)
+		cancel := make(chan struct{})
+		g.Add(func() error {
+			select {
+			case s := <-term:
+				logger.Info("received signal, shutting down", "signal", s.String())
+			case <-cancel:
+			}
+			return nil
+		}, func(error) { close(cancel); signal.Stop(term) })
+	}
+	{
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		cancel := make(chan struct{})
+		g.Add(func() error {
+			for {
+				select {
+				case <-hup:
+					inventory.Load()
+					logger.Info("reloaded repos")
+				case rc := <-reload:
+					inventory.Load()
+					logger.Info("reloaded repos")
+					rc <- nil
+				case <-cancel:
+					return nil
+				}
+			}
+		}, func(error) { close(cancel); signal.Stop(hup) })
+	}
+	{
+		g.Add(func() error {
+			logger.Info("listening", "addresses", fmt.Sprint(addrs(listeners)))
+			ready.Do(func() { close(readyCh) })
+			err := web.ServeMultiple(listeners, srv, &o.web, logger)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		}, func(error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+	}
+	if gt != nil {
+		addActor(&g, gt.Serve)
+	}
+	addActor(&g, sched.Run)
+	addActor(&g, rem.Run)
+	return g.Run()
+}
+
+// addActor adds a context-driven worker to the group.
+func addActor(g *run.Group, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	g.Add(func() error { return fn(ctx) }, func(error) { cancel(session.Cancelled(session.OutcomeInterrupted)) })
+}
+
+func addrs(ls []net.Listener) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Addr().String()
+	}
+	return out
+}
+
+// inventory re-reads the repos for every session and on reload, and keeps
+// claudeops_repo_errors current.
+type inventoryLoader struct {
+	dir       string
+	baseline  json.RawMessage
+	logger    *slog.Logger
+	errors    *prometheus.GaugeVec
+	conflicts prometheus.Counter
+}
+
+func newInventory(dir string, baseline json.RawMessage, reg prometheus.Registerer, logger *slog.Logger) *inventoryLoader {
+	l := &inventoryLoader{
+		dir: dir, baseline: baseline, logger: logger.With("component", "repos"),
+		errors: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claudeops_repo_errors", Help: "Files of a repo that could not be used at the last read (1 per repo with errors).",
+		}, []string{"repo"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "claudeops_repo_mcp_conflicts_total", Help: "MCP servers a repo tried to redefine (ignored).",
+		}),
+	}
+	reg.MustRegister(l.errors, l.conflicts)
+	return l
+}
+
+// Load reads the repos now.
+func (l *inventoryLoader) Load() *repos.Inventory {
+	inv, err := repos.Load(l.dir, l.baseline)
+	if err != nil {
+		l.logger.Error("read repos", "dir", l.dir, "err", err)
+	}
+	l.errors.Reset()
+	for _, e := range inv.Errors {
+		l.logger.Error("repo file skipped", "repo", e.Repo, "file", e.File, "err", e.Err)
+		l.errors.WithLabelValues(e.Repo).Set(1)
+	}
+	for _, c := range inv.Conflicts {
+		l.logger.Warn("repo may not replace an MCP server", "repo", c.Repo, "server", c.Server)
+		l.conflicts.Inc()
+	}
+	return inv
+}
+
+// maxRules bounds the repo rules handed to a remediation session.
+const maxRules = 32 << 10
+
+// repoRules returns the rules of the repo named like the service, or of every
+// repo when none is, bounded.
+func repoRules(inv *repos.Inventory, service string) string {
+	if _, ok := inv.Repo(service); ok {
+		return inv.RepoRules(service)
+	}
+	var b strings.Builder
+	for _, r := range inv.Repos {
+		b.WriteString(inv.RepoRules(r.Name))
+		if b.Len() > maxRules {
+			return b.String()[:maxRules]
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claude-ops/claude-ops/internal/fakeapi"
+)
+
+// daemon is a claude-ops process under test.
+type daemon struct {
+	*proc
+	URL  string
+	Dirs dirs
+}
+
+type dirs struct{ State, Results, Repos string }
+
+func newDirs(t testing.TB) dirs {
+	root := t.TempDir()
+	d := dirs{filepath.Join(root, "state"), filepath.Join(root, "results"), filepath.Join(root, "repos")}
+	for _, p := range []string{d.State, d.Results, d.Repos} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// startDaemon runs claude-ops against the fake API with the real CLI and
+// waits until it is ready.
+func startDaemon(t testing.TB, api *fakeapi.Server, d dirs, extra ...string) *daemon {
+	t.Helper()
+	return startDaemonAt(t, freePort(t), api, d, extra...)
+}
+
+// startDaemonAt is startDaemon on a given address, for peers that must know
+// it first (Alertmanager's webhook URL).
+func startDaemonAt(t testing.TB, addr string, api *fakeapi.Server, d dirs, extra ...string) *daemon {
+	t.Helper()
+	// A HOME of its own: the CLI's Bash tool sources the user's shell
+	// profile, which must not change PATH or stall a session.
+	home := filepath.Join(filepath.Dir(d.State), "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+		"ANTHROPIC_API_KEY=sk-e2e-secret-key", "ANTHROPIC_BASE_URL=" + api.URL(),
+		"CLAUDEOPS_CLAUDE_PATH=" + fakeapi.CLIPath(t),
+	}
+	args := append([]string{
+		binary, "--web.listen-address=" + addr,
+		"--state.dir=" + d.State, "--results.dir=" + d.Results, "--repos.dir=" + d.Repos,
+		"--log.level=debug",
+	}, extra...)
+	p := start(t, "claude-ops", env, args...)
+	dm := &daemon{proc: p, URL: "http://" + addr, Dirs: d}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dm.logTranscripts(t)
+		}
+	})
+	waitFor(t, 30*time.Second, "claude-ops /-/ready", func() bool {
+		if p.exited() {
+			t.Fatalf("claude-ops exited:\n%s", p.Output())
+		}
+		code, _ := httpGet(t, dm.URL+"/-/ready")
+		return code == 200
+	})
+	return dm
+}
+
+func (d *daemon) scrape(t testing.TB) string {
+	t.Helper()
+	code, body := httpGet(t, d.URL+"/metrics")
+	if code != 200 {
+		t.Fatalf("GET /metrics: %d %s", code, body)
+	}
+	return body
+}
+
+type sessionView struct {
+	ID      string `json:"id"`
+	Tier    int    `json:"tier"`
+	Trigger string `json:"trigger"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+}
+
+func (d *daemon) sessions(t testing.TB) []sessionView {
+	t.Helper()
+	var out struct {
+		Sessions []sessionView `json:"sessions"`
+	}
+	getJSON(t, d.URL+"/api/v1/sessions", &out)
+	return out.Sessions
+}
+
+func (d *daemon) session(t testing.TB, id string) sessionView {
+	t.Helper()
+	var out struct {
+		Session sessionView `json:"session"`
+	}
+	getJSON(t, d.URL+"/api/v1/sessions/"+id, &out)
+	return out.Session
+}
+
+// waitSession waits until the session has ended and returns it.
+func (d *daemon) waitSession(t testing.TB, id string, timeout time.Duration) sessionView {
+	t.Helper()
+	var s sessionView
+	waitFor(t, timeout, "session "+id+" to end", func() bool {
+		code, _ := httpGet(t, d.URL+"/api/v1/sessions/"+id)
+		if code != 200 {
+			return false
+		}
+		s = d.session(t, id)
+		return s.Outcome != "" && s.Outcome != "running"
+	})
+	return s
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sampleValue returns the value of the one sample line that starts with
+// series (name and labels exactly), or "" when there is none.
+func sampleValue(scrape, series string) string {
+	for _, l := range strings.Split(scrape, "\n") {
+		if strings.HasPrefix(l, series+" ") {
+			return strings.TrimSpace(strings.TrimPrefix(l, series))
+		}
+	}
+	return ""
+}
+
+// logTranscripts logs the tail of every session transcript, for failures.
+func (d *daemon) logTranscripts(t testing.TB) {
+	files, _ := filepath.Glob(filepath.Join(d.Dirs.Results, "*.jsonl"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			t.Logf("---- transcript %s ----\n%s", filepath.Base(f), tail(string(b), 6000))
+		}
+	}
+}

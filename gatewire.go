@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/claude-ops/claude-ops/gate"
+	"github.com/claude-ops/claude-ops/session"
+	"github.com/claude-ops/claude-ops/sessions"
+	"github.com/claude-ops/claude-ops/store"
+)
+
+// actionGate is the daemon side of the PreToolUse hook: the gate's decisions
+// and the unix socket the hook asks them on.
+type actionGate struct {
+	gate     *gate.Gate
+	server   *gate.Server
+	settings json.RawMessage
+}
+
+// newGate builds the gate and creates its socket, so that the hook of the
+// very first session can reach it.
+func newGate(o *options, l cooldownLimits, st *store.Store, b *budget, reg prometheus.Registerer, logger *slog.Logger,
+	onDecision func(string, session.Action), onCooldown func(string, string)) (*actionGate, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own binary for the hook: %w", err)
+	}
+	g, err := gate.New(gate.Config{
+		ReposDir: o.reposDir,
+		Limits: gate.Limits{
+			MaxRestarts: l.MaxRestarts, RestartWindow: l.RestartWindow,
+			MaxRedeploys: l.MaxRedeploys, RedeployWindow: l.RedeployWindow,
+		},
+		Ledger: st, Budget: b, Registerer: reg,
+		OnDecision: onDecision, OnCooldownRefusal: onCooldown,
+		Logger: logger.With("component", "gate"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	socket, err := filepath.Abs(filepath.Join(o.stateDir, gate.SocketName))
+	if err != nil {
+		return nil, err
+	}
+	srv := gate.NewServer(g, socket)
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	return &actionGate{gate: g, server: srv, settings: gate.Settings([]string{self, "hook", "pre-tool-use"})}, nil
+}
+
+// Register implements sessions.Gate: the session's hook gets the socket, the
+// session id and a token of its own.
+func (a *actionGate) Register(s sessions.GateSession) (map[string]string, json.RawMessage, func()) {
+	token, unregister := a.gate.Register(gate.SessionInfo{
+		ID: s.ID, Tier: s.Tier, IncidentID: s.IncidentID, Service: s.Service, DryRun: s.DryRun,
+	})
+	return gate.Env(a.server.Path(), s.ID, token), a.settings, unregister
+}
+
+// Serve answers the hooks until ctx is done.
+func (a *actionGate) Serve(ctx context.Context) error { return a.server.Serve(ctx) }
+
+// runHook is `claude-ops hook pre-tool-use`, run by the CLI before each tool.
+func runHook() int { return gate.RunHook(os.Stdin, os.Stdout, os.Stderr, os.Getenv) }
