@@ -86,7 +86,10 @@ func (r *Runner) Run(ctx context.Context, req session.Request) (rec session.Reco
 	if rec.ID == "" {
 		rec.ID = session.NewID(start)
 	}
-	log := r.log.With("session", rec.ID, "tier", int(req.Tier), "model", req.Model)
+	log := r.log.With("session", rec.ID, "tier", int(req.Tier), "model", req.Model, "trigger", req.Trigger)
+	if req.IncidentID != "" {
+		log = log.With("incident", req.IncidentID)
+	}
 	red := newRedactor(append([]string{r.cfg.APIKey}, r.cfg.Secrets...)...)
 
 	tr, closeTranscript := r.openTranscript(&rec, red, log)
@@ -101,7 +104,7 @@ func (r *Runner) Run(ctx context.Context, req session.Request) (rec session.Reco
 		tr.event(endEvent{Type: "claudeops", Event: "end", Record: rec})
 		closeTranscript()
 		log.Info("session ended", "outcome", rec.Outcome, "error_subtype", rec.ErrorSubtype,
-			"duration", rec.Duration, "turns", rec.Turns, "cost_usd", rec.CostUSD)
+			"duration", rec.Duration, "turns", rec.Turns, "cost_usd", rec.CostUSD, "reason", rec.Reason)
 	}()
 
 	r.run(ctx, req, &rec, tr, red, log)

@@ -161,8 +161,6 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 		defer unregister()
 		req.Env, req.Settings = env, settings
 	}
-	m.cfg.Logger.Info("session started", "id", rec.ID, "tier", int(spec.Tier), "trigger", spec.Trigger, "model", rec.Model, "incident", spec.IncidentID)
-
 	out := m.runner.Run(ctx, req)
 
 	if m.cfg.DryRun && spec.Tier > session.Tier1 && out.StructuredOutput != nil && out.Outcome != session.OutcomeError {
@@ -176,8 +174,6 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 		m.cfg.Logger.Error("save session", "id", out.ID, "err", err)
 	}
 	m.metrics.Finished(out)
-	m.cfg.Logger.Info("session ended", "id", out.ID, "tier", int(out.Tier), "outcome", out.Outcome,
-		"duration", out.Duration, "cost_usd", out.CostUSD, "reason", out.Reason)
 	return out, nil
 }
 
