@@ -183,7 +183,7 @@ func serve(o *options, logger *slog.Logger) error {
 		Concurrency: o.concurrency, VerifyTimeout: o.verifyTimeout, MaxServicesPerHour: o.maxServicesPerHour,
 		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
 	}, remediator.Deps{
-		Sessions: mgr, Store: st, Registerer: reg,
+		Sessions: mgr, Store: st, Registerer: reg, Inbox: store.NewInbox(st),
 		Context: remediator.NewContextProvider(st, func(service string) string { return repoRules(inventory.Load(), service) }),
 	})
 	if err != nil {

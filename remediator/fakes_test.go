@@ -328,11 +328,12 @@ type harness struct {
 }
 
 type setup struct {
-	cfg Config
-	st  *fakeStore    // nil: new
-	clk *fakeClock    // nil: new
-	am  *fakeAM       // nil: none
-	ses *fakeSessions // nil: new
+	cfg   Config
+	st    *fakeStore    // nil: new
+	clk   *fakeClock    // nil: new
+	am    *fakeAM       // nil: none
+	ses   *fakeSessions // nil: new
+	inbox Inbox         // nil: none
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -360,6 +361,7 @@ func newHarness(t testing.TB, s setup) *harness {
 	if h.am != nil {
 		d.Alertmanager = h.am
 	}
+	d.Inbox = s.inbox
 	r, err := New(s.cfg, d)
 	if err != nil {
 		t.Fatal(err)

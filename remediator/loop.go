@@ -25,6 +25,7 @@ type loopState struct {
 	busy      map[string]bool      // services with a session goroutine alive
 	started   map[string]time.Time // service → latest session start (blast radius)
 	dirty     map[string]*incident // to persist and publish at the end of the event
+	acks      []int64              // inbox batches applied, deleted once persisted
 
 	results chan result
 	polls   chan pollResult
@@ -130,8 +131,40 @@ func (r *Remediator) Resume(ctx context.Context) error {
 			}
 		}
 	}
+	if err := r.replayInbox(ctx); err != nil {
+		return err
+	}
 	lp.resumed = true
 	r.flush(ctx)
+	return nil
+}
+
+// replayInbox queues the batches acknowledged before the last stop and not
+// applied then; the loop's first event applies them.
+func (r *Remediator) replayInbox(ctx context.Context) error {
+	if r.inbox == nil {
+		return nil
+	}
+	entries, err := r.inbox.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("remediator: load inbox: %w", err)
+	}
+	for _, e := range entries {
+		var alerts []webhook.Alert
+		if err := json.Unmarshal(e.Data, &alerts); err != nil {
+			r.log.Error("inbox: dropping a batch that does not decode", "id", e.ID, "err", err)
+			r.lp.acks = append(r.lp.acks, e.ID)
+			continue
+		}
+		r.mu.Lock()
+		r.queue = append(r.queue, alerts...)
+		r.queueIDs = append(r.queueIDs, e.ID)
+		r.mu.Unlock()
+	}
+	if len(entries) > 0 {
+		r.log.Info("replaying alerts acknowledged before the last stop", "batches", len(entries))
+		r.poke()
+	}
 	return nil
 }
 
@@ -222,23 +255,36 @@ func (r *Remediator) flush(ctx context.Context) {
 			}
 		}
 		r.viewMu.Unlock()
+		saved := true
 		for id, in := range lp.dirty {
 			rec, err := in.record()
 			if err == nil {
 				err = r.store.SaveIncident(ctx, rec)
 			}
 			if err != nil {
+				saved = false
 				r.log.Error("save incident", "id", id, "state", in.State, "err", err)
 			}
 		}
 		clear(lp.dirty)
+		if !saved {
+			// Keep the batches: replayed at the next start, they join.
+			lp.acks = lp.acks[:0]
+		}
+	}
+	if len(lp.acks) > 0 && r.inbox != nil {
+		if err := r.inbox.Delete(ctx, lp.acks); err != nil {
+			r.log.Error("inbox: delete applied batches", "err", err)
+		}
+		lp.acks = lp.acks[:0]
 	}
 	r.m.open.Set(float64(len(lp.byID)))
 }
 
 // drain handles what Enqueue and CooldownRefused queued.
 func (r *Remediator) drain(ctx context.Context) {
-	alerts, refs := r.take()
+	alerts, ids, refs := r.take()
+	r.lp.acks = append(r.lp.acks, ids...)
 	for _, rf := range refs {
 		r.onRefusal(rf)
 	}

@@ -13,6 +13,7 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +123,18 @@ type Deps struct {
 	Clock Clock
 	// Registerer receives the remediator's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Inbox nil: the queue lives in memory only, and alerts acknowledged
+	// just before a crash wait for Alertmanager's next resend.
+	Inbox Inbox
+}
+
+// Inbox is a durable queue: Enqueue appends each batch before it answers, the
+// loop deletes batches once the incidents they touched are persisted, and
+// Resume replays what is left. A replayed firing alert joins its incident.
+type Inbox interface {
+	Append(ctx context.Context, data []byte) (int64, error)
+	Delete(ctx context.Context, ids []int64) error
+	Load(ctx context.Context) ([]store.InboxEntry, error)
 }
 
 // Remediator is the incident state machine. Create it with New, call Resume
@@ -135,12 +148,14 @@ type Remediator struct {
 	ctxp     ContextProvider
 	prompt   PromptFunc
 	clock    Clock
+	inbox    Inbox
 	m        *metrics
 
 	// inbox, written by Enqueue and CooldownRefused, drained by the loop.
 	mu       sync.Mutex
 	queue    []webhook.Alert
 	spare    []webhook.Alert
+	queueIDs []int64 // inbox batches in queue
 	refusals []refusal
 	wake     chan struct{}
 
@@ -179,7 +194,7 @@ func New(cfg Config, d Deps) (*Remediator, error) {
 	}
 	r := &Remediator{
 		cfg: cfg, log: cfg.Logger, sessions: d.Sessions, store: d.Store, am: d.Alertmanager,
-		ctxp: d.Context, prompt: d.Prompt, clock: d.Clock,
+		ctxp: d.Context, prompt: d.Prompt, clock: d.Clock, inbox: d.Inbox,
 		wake:  make(chan struct{}, 1),
 		views: map[string]Incident{},
 	}
@@ -216,20 +231,56 @@ var (
 // Enqueue queues alerts for the event loop; it never blocks on the loop. It
 // returns webhook.ErrFull, accepting none of them, when the queue cannot hold
 // them all (the webhook answers 503 and Alertmanager retries).
-func (r *Remediator) Enqueue(_ context.Context, alerts []webhook.Alert) error {
+func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error {
 	if len(alerts) == 0 {
 		return nil
 	}
+	if r.full(len(alerts)) {
+		return webhook.ErrFull
+	}
+	var id int64
+	if r.inbox != nil {
+		data, err := json.Marshal(alerts)
+		if err != nil {
+			return fmt.Errorf("remediator: encode alerts: %w", err)
+		}
+		if id, err = r.inbox.Append(ctx, data); err != nil {
+			return err
+		}
+	}
+	if !r.add(alerts, id) {
+		if id != 0 {
+			// Refused after all: forget it, Alertmanager sends it again.
+			if err := r.inbox.Delete(context.WithoutCancel(ctx), []int64{id}); err != nil {
+				r.log.Error("inbox: delete a refused batch", "err", err)
+			}
+		}
+		return webhook.ErrFull
+	}
+	return nil
+}
+
+func (r *Remediator) full(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)+n > r.cfg.QueueSize
+}
+
+// add queues alerts (from inbox batch id, 0 for none) unless the queue is full.
+func (r *Remediator) add(alerts []webhook.Alert, id int64) bool {
 	r.mu.Lock()
 	if len(r.queue)+len(alerts) > r.cfg.QueueSize {
 		r.mu.Unlock()
-		return webhook.ErrFull
+		return false
 	}
 	r.queue = append(r.queue, alerts...)
+	if id != 0 {
+		r.queueIDs = append(r.queueIDs, id)
+	}
 	r.m.queueDepth.Set(float64(len(r.queue)))
 	r.mu.Unlock()
 	r.poke()
-	return nil
+	return true
 }
 
 // CooldownRefused is called by the action gate when it refused an action of
@@ -249,16 +300,18 @@ func (r *Remediator) poke() {
 	}
 }
 
-// take returns the queued alerts and refusals; done gives the alert slice
+// take returns the queued alerts, their inbox batches and the refusals;
+// giveBack gives the alert slice
 // back for reuse.
-func (r *Remediator) take() (alerts []webhook.Alert, refs []refusal) {
+func (r *Remediator) take() (alerts []webhook.Alert, ids []int64, refs []refusal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	alerts, r.queue = r.queue, r.spare[:0]
 	r.spare = nil
+	ids, r.queueIDs = r.queueIDs, nil
 	refs, r.refusals = r.refusals, nil
 	r.m.queueDepth.Set(0)
-	return alerts, refs
+	return alerts, ids, refs
 }
 
 func (r *Remediator) giveBack(alerts []webhook.Alert) {

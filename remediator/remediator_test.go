@@ -595,7 +595,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	for b.Loop() {
 		if err := h.r.Enqueue(context.Background(), batch); err != nil {
 			b.StopTimer()
-			alerts, _ := h.r.take()
+			alerts, _, _ := h.r.take()
 			h.r.giveBack(alerts)
 			b.StartTimer()
 		}

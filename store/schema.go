@@ -72,6 +72,15 @@ CREATE INDEX actions_allowed_time ON actions (time_ns) WHERE result = 'allowed';
 CREATE INDEX actions_time ON actions (time_ns);
 CREATE INDEX actions_session ON actions (session_id);
 `,
+	// 2: the remediator's durable inbox: alert batches acknowledged to
+	// Alertmanager and not yet applied to persisted incidents.
+	`
+CREATE TABLE inbox (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	received_ns INTEGER NOT NULL,
+	data        BLOB NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations the file has not seen, in one transaction,

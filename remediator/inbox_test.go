@@ -1,0 +1,95 @@
+package remediator
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/claude-ops/claude-ops/store"
+	"github.com/claude-ops/claude-ops/webhook"
+)
+
+// memInbox is an Inbox in memory that survives "restarts" of the remediator.
+type memInbox struct {
+	mu      sync.Mutex
+	next    int64
+	entries []store.InboxEntry
+	fail    bool
+}
+
+func (m *memInbox) Append(_ context.Context, data []byte) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return 0, errors.New("disk full")
+	}
+	m.next++
+	m.entries = append(m.entries, store.InboxEntry{ID: m.next, Data: slices.Clone(data)})
+	return m.next, nil
+}
+
+func (m *memInbox) Delete(_ context.Context, ids []int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entries = slices.DeleteFunc(m.entries, func(e store.InboxEntry) bool { return slices.Contains(ids, e.ID) })
+	return nil
+}
+
+func (m *memInbox) Load(context.Context) ([]store.InboxEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.entries), nil
+}
+
+func (m *memInbox) len() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.entries) }
+
+func TestInboxReplaysWhatWasAcknowledged(t *testing.T) {
+	ib, st := &memInbox{}, newFakeStore()
+	// The first process acknowledges two alerts and dies before its loop ran.
+	first := newHarness(t, setup{st: st, inbox: ib})
+	first.fire("db", "Down")
+	first.fire("db", "Slow")
+	if ib.len() != 2 {
+		t.Fatalf("inbox holds %d batches after two acknowledged requests, want 2", ib.len())
+	}
+
+	// The next process replays them: one incident, one session, and the
+	// batches are deleted once the incident is persisted.
+	h := newHarness(t, setup{st: st, inbox: ib}).start()
+	h.waitCalls(1)
+	in := h.waitState("db", StateTier2)
+	if len(in.Alerts) != 2 {
+		t.Errorf("incident has %d alerts, want the 2 replayed", len(in.Alerts))
+	}
+	eventually(t, "the inbox to empty", func() bool { return ib.len() == 0 })
+	if got := len(st.all()); got != 1 {
+		t.Errorf("%d incidents, want 1", got)
+	}
+}
+
+func TestInboxFailureRefusesTheRequest(t *testing.T) {
+	ib := &memInbox{fail: true}
+	h := newHarness(t, setup{inbox: ib}).start()
+	err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("db", "Down", "firing")})
+	if err == nil || errors.Is(err, webhook.ErrFull) {
+		t.Fatalf("Enqueue with a failing inbox = %v, want its error (the webhook answers 503)", err)
+	}
+	if calls, _, _ := h.ses.snapshot(); len(calls) != 0 {
+		t.Errorf("a session started for an alert that was not acknowledged")
+	}
+}
+
+func TestInboxFullQueueForgetsTheBatch(t *testing.T) {
+	ib := &memInbox{}
+	h := newHarness(t, setup{inbox: ib, cfg: Config{QueueSize: 1}})
+	h.fire("db", "Down") // fills the queue: the loop is not running
+	err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("web", "Down", "firing")})
+	if !errors.Is(err, webhook.ErrFull) {
+		t.Fatalf("Enqueue past the queue size = %v, want ErrFull", err)
+	}
+	if ib.len() != 1 {
+		t.Errorf("inbox holds %d batches, want only the accepted one", ib.len())
+	}
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// InboxEntry is one batch of the inbox, as it was appended.
+type InboxEntry struct {
+	ID       int64
+	Received time.Time
+	Data     []byte
+}
+
+// Inbox is a durable queue of batches (the alerts a webhook request
+// delivered): Append returns once the batch is on disk, so what was
+// acknowledged survives a crash; Delete removes batches once applied.
+//
+// Appends that arrive while one is being written wait and are written
+// together in the next transaction (group commit): concurrent requests share
+// an fsync instead of queueing for one each.
+type Inbox struct {
+	st  *Store
+	now func() time.Time
+
+	mu       sync.Mutex
+	pending  []*inboxAppend
+	flushing bool
+}
+
+type inboxAppend struct {
+	data []byte
+	id   int64
+	err  error
+	done chan struct{}
+}
+
+// NewInbox returns the store's inbox.
+func NewInbox(st *Store) *Inbox { return &Inbox{st: st, now: time.Now} }
+
+// Append writes a batch durably and returns its id. The first caller to
+// find no write in progress writes every batch pending, including those
+// that arrive meanwhile; the others wait for it.
+func (ib *Inbox) Append(ctx context.Context, data []byte) (int64, error) {
+	a := &inboxAppend{data: data, done: make(chan struct{})}
+	ib.mu.Lock()
+	ib.pending = append(ib.pending, a)
+	if ib.flushing {
+		ib.mu.Unlock()
+		select {
+		case <-a.done:
+			return a.id, a.err
+		case <-ctx.Done():
+			// The batch may still be written; the caller answers an error
+			// and Alertmanager retries, which dedup or an incident absorbs.
+			return 0, ctx.Err()
+		}
+	}
+	ib.flushing = true
+	for {
+		batch := ib.pending
+		ib.pending = nil
+		ib.mu.Unlock()
+		// Not the caller's context: the batch holds other callers' data.
+		ib.write(context.WithoutCancel(ctx), batch)
+		ib.mu.Lock()
+		if len(ib.pending) == 0 {
+			ib.flushing = false
+			ib.mu.Unlock()
+			return a.id, a.err
+		}
+	}
+}
+
+func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
+	now := toNS(ib.now())
+	err := ib.st.write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (received_ns, data) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range batch {
+			res, err := stmt.ExecContext(ctx, now, a.data)
+			if err != nil {
+				return err
+			}
+			if a.id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, a := range batch {
+		if err != nil {
+			a.id, a.err = 0, fmt.Errorf("store: append to inbox: %w", err)
+		}
+		close(a.done)
+	}
+}
+
+// Delete removes applied batches.
+func (ib *Inbox) Delete(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := `DELETE FROM inbox WHERE id IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
+	err := ib.st.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete from inbox: %w", err)
+	}
+	return nil
+}
+
+// Load returns the batches not yet deleted, oldest first.
+func (ib *Inbox) Load(ctx context.Context) ([]InboxEntry, error) {
+	rows, err := ib.st.db.QueryContext(ctx, `SELECT id, received_ns, data FROM inbox ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: load inbox: %w", err)
+	}
+	defer rows.Close()
+	var out []InboxEntry
+	for rows.Next() {
+		var e InboxEntry
+		var ns int64
+		if err := rows.Scan(&e.ID, &ns, &e.Data); err != nil {
+			return nil, fmt.Errorf("store: load inbox: %w", err)
+		}
+		e.Received = fromNS(ns)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
