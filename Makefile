@@ -4,6 +4,10 @@ CLI_VERSION := 2.1.330
 CLI_DIR     ?= $(HOME)/.cache/claude-ops/claude-code-$(CLI_VERSION)
 CLI         := $(CLI_DIR)/node_modules/.bin/claude
 BIN         := $(CURDIR)/.bin
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+VPKG        := github.com/prometheus/common/version
+LDFLAGS     := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=main
 export GOTOOLCHAIN := local
 
 .PHONY: all build run test cli deps mixin mixin-check fuzz bench lint
@@ -11,7 +15,7 @@ export GOTOOLCHAIN := local
 all: build
 
 build:
-	$(GO) build -o claude-ops .
+	$(GO) build -ldflags "$(LDFLAGS)" -o claude-ops .
 
 ## cli: install the pinned Claude Code CLI into a cache folder the tests find.
 cli:
@@ -23,7 +27,7 @@ cli:
 
 ## run: the daemon with local defaults (state and transcripts under ./data).
 run: cli
-	$(GO) run . --claude.path="$(CLI)" $(ARGS)
+	$(GO) run -ldflags "$(LDFLAGS)" . --claude.path="$(CLI)" $(ARGS)
 
 ## test: every test; integration tests skip outside CI when a tool is missing.
 test:
