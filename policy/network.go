@@ -1,0 +1,148 @@
+// Network configuration tools: firewalls, ip, NetworkManager and the
+// smaller network utilities.
+
+package policy
+
+import "strings"
+
+func (c *call) iptables(a []arg) {
+	o := parseOpts(a, optSpec{short: "tWw", long: []string{"table", "wait", "wait-interval"}})
+	modifying := []string{"-A", "-I", "-D", "-R", "-F", "-X", "-N", "-P", "-Z", "-E", "--append", "--insert",
+		"--delete", "--replace", "--flush", "--delete-chain", "--new-chain", "--policy", "--zero", "--rename-chain"}
+	if o.has(modifying...) {
+		c.never("changes network configuration (firewall)")
+		return
+	}
+	if o.has("-L", "-S", "--list", "--list-rules", "-C", "--check", "-V", "--version", "-h") {
+		c.readOnly("lists firewall rules")
+		return
+	}
+	c.never("changes network configuration (firewall)")
+}
+
+func (c *call) nft(a []arg) {
+	o := parseOpts(a, optSpec{short: "If", long: []string{"includepath", "file"}})
+	if o.has("-f", "--file", "-i", "--interactive") {
+		if o.has("-c", "--check") {
+			c.readOnly("nft check")
+			return
+		}
+		c.never("changes network configuration (firewall)")
+		return
+	}
+	if len(o.pos) > 0 && (o.pos[0].s == "list" || o.pos[0].s == "monitor" || o.pos[0].s == "describe") || o.has("-c", "--check", "-v", "--version") {
+		c.readOnly("lists firewall rules")
+		return
+	}
+	c.never("changes network configuration (firewall)")
+}
+
+func (c *call) ip(a []arg) {
+	o := parseOpts(a, optSpec{short: "nbrl", long: []string{"netns", "batch", "rc", "loops", "family"}})
+	if o.has("-b", "--batch", "-force") {
+		c.never("ip -batch may change network configuration")
+		return
+	}
+	if len(o.pos) == 0 {
+		c.readOnly("ip help")
+		return
+	}
+	obj := o.pos[0].s
+	if (obj == "netns" || obj == "nets" || obj == "netn") && len(o.pos) > 2 && o.pos[1].s == "exec" {
+		c.inner(o.pos[3:])
+		return
+	}
+	if len(o.pos) == 1 {
+		c.readOnly("ip " + obj + " show")
+		return
+	}
+	verb := o.pos[1].s
+	switch verb {
+	case "show", "sh", "s", "list", "lst", "ls", "l", "get", "g", "monitor", "help", "identify", "pids", "save", "showdump":
+		c.readOnly("ip " + obj + " " + verb)
+		return
+	}
+	if strings.HasPrefix("show", verb) || strings.HasPrefix("list", verb) {
+		c.readOnly("ip " + obj + " " + verb)
+		return
+	}
+	// "ip addr eth0" style filters without a verb are read-only too, but
+	// anything unknown fails closed.
+	c.never("changes network configuration (ip " + obj + " " + verb + ")")
+}
+
+func (c *call) nmcli(a []arg) {
+	o := parseOpts(a, optSpec{short: "fgpw", long: []string{"fields", "get-values", "escape", "colors", "wait", "mode"}})
+	if len(o.pos) == 0 {
+		c.readOnly("nmcli status")
+		return
+	}
+	for _, x := range o.pos {
+		switch x.s {
+		case "up", "down", "add", "modify", "mod", "m", "delete", "del", "edit", "reload", "load", "import",
+			"connect", "disconnect", "set", "on", "off", "rescan", "hotspot", "reapply", "clone", "migrate", "autoconnect":
+			c.never("changes network configuration")
+			return
+		}
+		if !x.lit {
+			c.never("changes network configuration")
+			return
+		}
+	}
+	if len(o.pos) == 2 && (o.pos[0].s == "general" || o.pos[0].s == "g") && o.pos[1].s == "hostname" {
+		c.readOnly("nmcli hostname")
+		return
+	}
+	if len(o.pos) > 2 && (o.pos[0].s == "general" || o.pos[0].s == "g") {
+		c.never("changes network configuration")
+		return
+	}
+	c.readOnly("nmcli status")
+}
+
+func (c *call) netQuery(name string, a []arg) {
+	o := parseOpts(a, optSpec{})
+	switch name {
+	case "tc", "bridge":
+		if len(o.pos) == 1 || (len(o.pos) > 1 && (o.pos[1].s == "show" || o.pos[1].s == "list" || o.pos[1].s == "ls")) {
+			c.readOnly(name + " show")
+			return
+		}
+	case "brctl":
+		if len(o.pos) > 0 && (o.pos[0].s == "show" || strings.HasPrefix(o.pos[0].s, "show")) {
+			c.readOnly("brctl show")
+			return
+		}
+	case "wg":
+		if len(o.pos) == 0 || o.pos[0].s == "show" || o.pos[0].s == "showconf" {
+			c.readOnly("wg show")
+			return
+		}
+	case "resolvectl", "systemd-resolve":
+		if len(o.pos) == 0 || o.pos[0].s == "status" || o.pos[0].s == "query" || o.pos[0].s == "statistics" || o.pos[0].s == "show-cache" ||
+			((o.pos[0].s == "dns" || o.pos[0].s == "domain") && len(o.pos) <= 2) || o.has("--status", "--statistics") {
+			c.readOnly(name + " query")
+			return
+		}
+	case "conntrack":
+		if o.has("-L", "--dump", "-S", "--stats", "-C", "--count", "-G", "--get", "-E", "--event") && !o.has("-D", "--delete", "-F", "--flush", "-U", "--update", "-I", "--create") {
+			c.readOnly("conntrack listing")
+			return
+		}
+	case "ethtool":
+		setting := false
+		for k := range o.set {
+			switch k {
+			case "-i", "-S", "-k", "-g", "-a", "-c", "-l", "-m", "-T", "-P", "-d", "--driver", "--statistics", "--show-features",
+				"--show-ring", "--show-pause", "--show-coalesce", "--show-channels", "--module-info", "--show-time-stamping", "--show-permaddr":
+			default:
+				setting = true
+			}
+		}
+		if !setting {
+			c.readOnly("ethtool query")
+			return
+		}
+	}
+	c.never("changes network configuration")
+}

@@ -1,0 +1,73 @@
+// Service managers: systemctl, service, supervisorctl and pm2.
+
+package policy
+
+import "strings"
+
+func stripUnit(s string) string { return strings.TrimSuffix(s, ".service") }
+
+func (c *call) systemctl(a []arg) {
+	o := parseOpts(a, optSpec{short: "HMtspnoP", long: []string{"host", "machine", "type", "signal", "property", "lines", "output", "state", "root", "kill-whom", "kill-value", "job-mode", "what", "reboot-argument", "timestamp", "image", "drop-in", "message", "when"}})
+	if len(o.pos) == 0 {
+		c.readOnly("lists units")
+		return
+	}
+	verb := o.pos[0]
+	units := o.pos[1:]
+	if !verb.lit {
+		c.w.add(Step{Kind: Mutating, Opaque: true, Argv: c.argv(), Reason: "systemctl verb is not literal"})
+		return
+	}
+	switch verb.s {
+	case "restart", "reload-or-restart", "try-restart", "try-reload-or-restart", "condrestart", "force-reload",
+		"reload", "start", "reload-or-try-restart":
+		c.targets(Restart, "systemctl "+verb.s, units, stripUnit)
+	case "status", "is-active", "is-failed", "is-enabled", "is-system-running", "show", "cat", "help",
+		"get-default", "list-units", "list-unit-files", "list-timers", "list-sockets", "list-dependencies",
+		"list-jobs", "list-machines", "list-automounts", "list-paths", "show-environment":
+		c.readOnly("systemctl " + verb.s)
+	default:
+		c.mutating("systemctl " + verb.s)
+	}
+}
+
+func (c *call) service(a []arg) {
+	o := parseOpts(a, optSpec{})
+	if o.has("--status-all", "-e", "-l", "--list") {
+		c.readOnly("lists services")
+		return
+	}
+	if len(o.pos) < 2 {
+		c.mutating("service without an action")
+		return
+	}
+	unit, verb := o.pos[0], o.pos[1]
+	switch verb.s {
+	case "restart", "reload", "force-reload", "try-restart", "condrestart", "start", "try-reload-or-restart":
+		c.targets(Restart, "service "+verb.s, []arg{unit}, stripUnit)
+	case "status":
+		c.readOnly("service status")
+	default:
+		c.mutating("service " + verb.s)
+	}
+}
+
+func (c *call) procManager(a []arg) {
+	o := parseOpts(a, optSpec{short: "cs", long: []string{"configuration", "serverurl", "username", "password"}})
+	if len(o.pos) == 0 {
+		c.mutating(c.args[0].s + " interactive")
+		return
+	}
+	switch o.pos[0].s {
+	case "status", "avail", "pid", "tail", "version", "list", "ls", "l", "jlist", "logs", "show", "describe", "info", "prettylist":
+		c.readOnly(c.args[0].s + " query")
+	case "restart", "start", "reload":
+		t := o.pos[1:]
+		if len(t) == 1 && t[0].s == "all" {
+			t[0].lit = false
+		}
+		c.targets(Restart, c.args[0].s+" "+o.pos[0].s, t, nil)
+	default:
+		c.mutating(c.args[0].s + " " + o.pos[0].s)
+	}
+}
