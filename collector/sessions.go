@@ -66,8 +66,33 @@ func NewSessionMetrics(reg prometheus.Registerer) *SessionMetrics {
 	for _, t := range []session.Tier{session.Tier1, session.Tier2, session.Tier3} {
 		m.running.WithLabelValues(t.String())
 	}
+	// The series a session can end in exist from the start at 0, so that
+	// increase() and rate() see the first error or timeout.
+	for _, o := range tier1Outcomes {
+		for _, tr := range []session.Trigger{session.TriggerSchedule, session.TriggerManual} {
+			m.sessions.WithLabelValues(session.Tier1.String(), string(tr), string(o))
+		}
+	}
+	for _, t := range []session.Tier{session.Tier2, session.Tier3} {
+		for _, o := range remediationOutcomes {
+			m.sessions.WithLabelValues(t.String(), string(session.TriggerAlert), string(o))
+		}
+	}
 	return m
 }
+
+// The outcomes a session of each kind can end with.
+var (
+	tier1Outcomes = []session.Outcome{
+		session.OutcomeHealthy, session.OutcomeIssuesFound, session.OutcomeError,
+		session.OutcomeTimeout, session.OutcomeInterrupted,
+	}
+	remediationOutcomes = []session.Outcome{
+		session.OutcomeRemediated, session.OutcomeNotFixed, session.OutcomeNeedsHuman,
+		session.OutcomeResolved, session.OutcomeDryRun, session.OutcomeError,
+		session.OutcomeTimeout, session.OutcomeInterrupted,
+	}
+)
 
 // Started counts a session of tier t as running.
 func (m *SessionMetrics) Started(t session.Tier) {

@@ -20,6 +20,34 @@ func TestSessionMetricsInitial(t *testing.T) {
 claudeops_sessions_running{tier="1"} 0
 claudeops_sessions_running{tier="2"} 0
 claudeops_sessions_running{tier="3"} 0
+# HELP claudeops_sessions_total Sessions ended, by tier, trigger and outcome.
+# TYPE claudeops_sessions_total counter
+claudeops_sessions_total{outcome="healthy",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="healthy",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="issues_found",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="issues_found",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="error",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="error",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="timeout",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="timeout",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="interrupted",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="interrupted",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="remediated",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="not_fixed",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="needs_human",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="resolved",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="dry_run",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="error",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="timeout",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="interrupted",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="remediated",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="not_fixed",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="needs_human",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="resolved",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="dry_run",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="error",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="timeout",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="interrupted",tier="3",trigger="alert"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
@@ -60,6 +88,31 @@ claudeops_sessions_running{tier="3"} 0
 claudeops_sessions_total{outcome="remediated",tier="2",trigger="alert"} 1
 claudeops_sessions_total{outcome="unknown",tier="1",trigger="unknown"} 1
 claudeops_sessions_total{outcome="interrupted",tier="3",trigger="manual"} 1
+claudeops_sessions_total{outcome="healthy",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="healthy",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="issues_found",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="issues_found",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="error",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="error",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="timeout",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="timeout",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="interrupted",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="interrupted",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="not_fixed",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="needs_human",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="resolved",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="dry_run",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="error",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="timeout",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="interrupted",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="remediated",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="not_fixed",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="needs_human",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="resolved",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="dry_run",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="error",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="timeout",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="interrupted",tier="3",trigger="alert"} 0
 # HELP claudeops_cost_usd_total Cost in USD the CLI reported for ended sessions, by the session's model.
 # TYPE claudeops_cost_usd_total counter
 claudeops_cost_usd_total{model="claude-sonnet-4-5",tier="2"} 0.5
