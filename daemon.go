@@ -167,12 +167,13 @@ func serve(o *options, logger *slog.Logger) error {
 	reg.MustRegister(newCooldownCollector(st, limits, logger))
 
 	mgr = sessions.New(sessions.Config{
-		Models:    map[session.Tier]string{session.Tier1: o.models[0], session.Tier2: o.models[1], session.Tier3: o.models[2]},
-		ReposDir:  o.reposDir,
-		DryRun:    o.dryRun,
-		MCPConfig: func() json.RawMessage { return inventory.Load().MCPConfig() },
-		Budget:    budget.ForSession,
-		Logger:    logger.With("component", "sessions"),
+		Models:        map[session.Tier]string{session.Tier1: o.models[0], session.Tier2: o.models[1], session.Tier3: o.models[2]},
+		ReposDir:      o.reposDir,
+		DryRun:        o.dryRun,
+		PrometheusURL: o.promURL,
+		MCPConfig:     func() json.RawMessage { return inventory.Load().MCPConfig() },
+		Budget:        budget.ForSession,
+		Logger:        logger.With("component", "sessions"),
 	}, rn, st, sessionMetrics, gt)
 
 	sched := scheduler.New(o.interval, mgr, &scheduler.Tier1Job{
@@ -234,7 +235,7 @@ func serve(o *options, logger *slog.Logger) error {
 		ResultsDir: o.resultsDir, Logger: logger.With("component", "api"),
 		Cooldowns: func(ctx context.Context) (any, error) { return cooldownView(ctx, st, limits) },
 		Incidents: func(ctx context.Context) (any, error) { return rem.Incidents(), nil },
-		Status:    func() any { return statusView(o) },
+		Status:    func() any { return statusView(o, apiKey != "", len(token) > 0) },
 	}).Register(mux)
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name: "Claude Ops", Description: "Claude Code agents that keep infrastructure healthy", Version: version.Info(),

@@ -131,9 +131,9 @@ func cooldownView(ctx context.Context, st *store.Store, l cooldownLimits) (any, 
 
 // statusView is GET /api/v1/status: version and effective configuration,
 // secrets shown as <secret>.
-func statusView(o *options) any {
-	secret := func(s string) string {
-		if s == "" {
+func statusView(o *options, haveKey, haveToken bool) any {
+	secret := func(set bool) string {
+		if !set {
 			return ""
 		}
 		return "<secret>"
@@ -142,12 +142,13 @@ func statusView(o *options) any {
 		"version": map[string]string{"version": version.Version, "revision": version.Revision, "go": runtime.Version()},
 		"config": map[string]any{
 			"web.listen-address": o.listen, "web.telemetry-path": o.telemetryPath,
-			"claude.path": o.claudePath, "claude.base-url": o.baseURL, "claude.api-key-file": secret(o.apiKeyFile),
+			"claude.path": o.claudePath, "claude.base-url": o.baseURL, "claude.api-key-file": o.apiKeyFile,
+			"anthropic.api-key": secret(haveKey), "webhook.token": secret(haveToken),
 			"tier1.model": o.models[0], "tier2.model": o.models[1], "tier3.model": o.models[2],
 			"schedule.interval": o.interval.String(), "dry-run": o.dryRun,
 			"repos.dir": o.reposDir, "state.dir": o.stateDir, "results.dir": o.resultsDir,
 			"alertmanager.url": o.amURL, "prometheus.url": o.promURL,
-			"webhook.token-file": secret(o.tokenFile), "webhook.no-auth": o.noAuth, "webhook.service-labels": o.serviceLabel,
+			"webhook.token-file": o.tokenFile, "webhook.no-auth": o.noAuth, "webhook.service-labels": o.serviceLabel,
 			"cooldown.max-restarts": o.maxRestarts, "cooldown.restart-window": o.restartWindow.String(),
 			"cooldown.max-redeploys": o.maxRedeploys, "cooldown.redeploy-window": o.redeployWindow.String(),
 			"remediation.concurrency": o.concurrency, "remediation.verify-timeout": o.verifyTimeout.String(),

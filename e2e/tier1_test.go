@@ -122,6 +122,26 @@ func TestTier1ChecksBecomeMetrics(t *testing.T) {
 	if got := sampleValue(scrape, `claudeops_sessions_total{outcome="issues_found",tier="1",trigger="schedule"}`); got != "1" {
 		t.Errorf("sessions_total{issues_found,1,schedule} = %q, want 1", got)
 	}
+	// The effective configuration never shows a secret.
+	if code, status := httpGet(t, dm.URL+"/api/v1/status"); code != 200 || strings.Contains(status, "sk-e2e-secret-key") ||
+		!strings.Contains(status, `"anthropic.api-key":"\u003csecret\u003e"`) {
+		t.Errorf("GET /api/v1/status = %d %s", code, status)
+	}
+	// Transcripts are redacted: the API key the CLI got is nowhere in them.
+	for _, s := range dm.sessions(t) {
+		var full struct {
+			Transcript []json.RawMessage `json:"transcript"`
+		}
+		getJSON(t, dm.URL+"/api/v1/sessions/"+s.ID, &full)
+		if len(full.Transcript) == 0 {
+			t.Errorf("session %s has an empty transcript", s.ID)
+		}
+		for _, l := range full.Transcript {
+			if strings.Contains(string(l), "sk-e2e-secret-key") {
+				t.Errorf("session %s transcript holds the API key: %s", s.ID, l)
+			}
+		}
+	}
 	lint := exec.Command(promtool, "check", "metrics")
 	lint.Stdin = strings.NewReader(scrape)
 	if out, err := lint.CombinedOutput(); err != nil {

@@ -63,6 +63,9 @@ type Config struct {
 	Models   map[session.Tier]string
 	ReposDir string
 	DryRun   bool
+	// PrometheusURL, when set, is offered to every session for read-only
+	// PromQL queries.
+	PrometheusURL string
 	// MCPConfig returns the merged MCP config for a new session (re-read each time).
 	MCPConfig func() json.RawMessage
 	// Budget returns what a new session may spend in USD (0 = no limit) and
@@ -142,9 +145,14 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 		m.cfg.Logger.Error("save session", "id", rec.ID, "err", err)
 	}
 
+	system := spec.System
+	if m.cfg.PrometheusURL != "" {
+		system += "\n\nPrometheus answers read-only PromQL queries: `curl -sG " + m.cfg.PrometheusURL +
+			"/api/v1/query --data-urlencode 'query=<expr>'`."
+	}
 	req := session.Request{
 		ID: rec.ID, Tier: spec.Tier, Trigger: spec.Trigger, Model: rec.Model, IncidentID: spec.IncidentID,
-		Prompt: spec.Prompt, SystemPrompt: spec.System,
+		Prompt: spec.Prompt, SystemPrompt: system,
 		Policy:       policy.ForTier(spec.Tier, m.cfg.ReposDir, m.cfg.DryRun),
 		MaxBudgetUSD: maxUSD, Dir: m.cfg.ReposDir,
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func newTestManager(cfg Config) (*Manager, *fakeRunner, *fakeStore, *fakeMetrics
 }
 
 func TestRunPersistsRegistersAndMeasures(t *testing.T) {
-	mgr, r, st, m, g := newTestManager(Config{ReposDir: "/repos", MCPConfig: func() json.RawMessage { return json.RawMessage(`{"mcpServers":{}}`) }})
+	mgr, r, st, m, g := newTestManager(Config{ReposDir: "/repos", PrometheusURL: "http://prom:9090", MCPConfig: func() json.RawMessage { return json.RawMessage(`{"mcpServers":{}}`) }})
 	type result struct {
 		rec session.Record
 		err error
@@ -114,7 +115,8 @@ func TestRunPersistsRegistersAndMeasures(t *testing.T) {
 	}
 
 	req := r.reqs[0]
-	if req.Model != "sonnet" || req.Tier != 2 || req.Dir != "/repos" || req.SystemPrompt != "sys" || req.Prompt != "fix" {
+	if req.Model != "sonnet" || req.Tier != 2 || req.Dir != "/repos" || !strings.HasPrefix(req.SystemPrompt, "sys\n") ||
+		!strings.Contains(req.SystemPrompt, "curl -sG http://prom:9090/api/v1/query") || req.Prompt != "fix" {
 		t.Errorf("request = %+v", req)
 	}
 	if !slices.Contains(req.Policy.Tools, "Edit") || slices.Contains(req.Policy.Tools, "Task") {
