@@ -64,10 +64,17 @@ func readSecret(path string) (string, error) {
 }
 
 func serve(o *options, logger *slog.Logger) error {
-	for _, d := range []string{o.stateDir, o.resultsDir, o.reposDir} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
+	// Absolute, so that the gate's and the CLI's path rules compare like
+	// with like whatever the working directory.
+	for _, d := range []*string{&o.stateDir, &o.resultsDir, &o.reposDir} {
+		abs, err := filepath.Abs(*d)
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", *d, err)
 		}
+		if err := os.MkdirAll(abs, 0o750); err != nil {
+			return fmt.Errorf("create %s: %w", abs, err)
+		}
+		*d = abs
 	}
 	apiKey := os.Getenv("ANTHROPIC_API_KEY")
 	if o.apiKeyFile != "" {
@@ -180,11 +187,13 @@ func serve(o *options, logger *slog.Logger) error {
 		Inventory: inventory.Load, Store: st, Collector: tier1, Logger: logger.With("component", "tier1"),
 	}, logger.With("component", "scheduler"))
 
+	inbox := store.NewInbox(st)
+	defer inbox.Close() // before the store's, deferred earlier
 	rem, err = remediator.New(remediator.Config{
 		Concurrency: o.concurrency, VerifyTimeout: o.verifyTimeout, MaxServicesPerHour: o.maxServicesPerHour,
 		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
 	}, remediator.Deps{
-		Sessions: mgr, Store: st, Registerer: reg, Inbox: store.NewInbox(st),
+		Sessions: mgr, Store: st, Registerer: reg, Inbox: inbox,
 		Context: remediator.NewContextProvider(st, func(service string) string { return repoRules(inventory.Load(), service) }),
 	})
 	if err != nil {

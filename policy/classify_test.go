@@ -16,6 +16,16 @@ type classifyCase struct {
 
 var classifyCases = []classifyCase{
 	// Evasion forms of a restart: every one must be seen as a restart of x.
+	// Reading a secret file is how a secret reaches the model.
+	{cmd: `cat /repos/infra/.env.production`, want: Never},
+	{cmd: `grep API_KEY .env`, want: Never},
+	{cmd: `head -n1 /home/ops/.ssh/id_ed25519`, want: Never},
+	{cmd: `tail --lines=5 /etc/app/tls.key`, want: Never},
+	{cmd: `ssh h cat /srv/app/.env`, want: Never},
+	{cmd: `F=.env; cat $F`, want: Never},
+	{cmd: `tail -n 50 /var/log/app.log`, want: ReadOnly},
+	{cmd: `grep -c error /var/log/syslog`, want: ReadOnly},
+	{cmd: `echo password reset mail sent`, want: ReadOnly},
 	{cmd: `docker restart x`, want: Restart, svcs: []string{"x"}},
 	{cmd: `ssh host docker restart x`, want: Restart, svcs: []string{"x"}},
 	{cmd: `ssh -p 22 -i k user@h 'sudo docker restart x'`, want: Restart, svcs: []string{"x"}},

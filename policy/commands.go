@@ -640,11 +640,45 @@ func (c *call) dispatch() {
 		c.mutating("runs a program the gate cannot inspect")
 	default:
 		if readOnlyCmds[name] {
+			if name != "echo" && c.readsSecret(a) {
+				return
+			}
 			c.readOnly("read-only command")
 			return
 		}
 		c.mutating("unknown command (not on the read-only list)")
 	}
+}
+
+// readsSecret refuses a read-only command (cat, grep, head…) one of whose
+// arguments names a secret file, as the Read tool is refused: reading is how a
+// secret reaches the model. Options' values (--file=x) count; URLs do not.
+func (c *call) readsSecret(args []arg) bool {
+	for _, a := range args {
+		if !a.lit {
+			continue
+		}
+		s := a.s
+		if strings.HasPrefix(s, "-") {
+			i := strings.IndexByte(s, '=')
+			if i < 0 {
+				continue
+			}
+			s = s[i+1:]
+		}
+		if s == "" || strings.Contains(s, "://") {
+			continue
+		}
+		p, ok := c.sc.resolve(s)
+		if !ok {
+			p = s
+		}
+		if why := secretPath(p); why != "" {
+			c.never("reads " + why)
+			return true
+		}
+	}
+	return false
 }
 
 func sleepDuration(a arg) (time.Duration, bool) {

@@ -4,6 +4,8 @@
 package policy
 
 import (
+	"path/filepath"
+
 	"github.com/claude-ops/claude-ops/session"
 )
 
@@ -40,9 +42,13 @@ var neverBash = []string{
 	"passwd", "chpasswd",
 }
 
-// secretPaths are files no tier may read or write.
+// secretPaths are files no tier may read or write, as gitignore-style
+// patterns. Each is given twice: relative to the working directory, and with
+// the CLI's "//" prefix, anchored at the filesystem root (a pattern with a
+// single leading slash, or none, never matches outside the working directory).
 var secretPaths = []string{
-	"**/.env", "**/*.pem", "**/*.key", "**/id_rsa*", "**/.ssh/**", "**/secrets/**",
+	"**/.env", "**/.env.*", "**/*.env", "**/*.pem", "**/*.key", "**/id_rsa*", "**/id_ed25519*",
+	"**/.ssh/**", "**/secrets/**", "**/.netrc", "**/.pgpass", "**/.git-credentials",
 }
 
 func bashRules(prefixes ...[]string) []string {
@@ -60,10 +66,16 @@ func bashRules(prefixes ...[]string) []string {
 func ForTier(t session.Tier, reposDir string, dryRun bool) session.Policy {
 	deny := bashRules(neverBash)
 	for _, p := range secretPaths {
-		deny = append(deny, "Read("+p+")", "Edit("+p+")", "Write("+p+")")
+		for _, q := range []string{p, "//" + p} {
+			deny = append(deny, "Read("+q+")", "Edit("+q+")", "Write("+q+")")
+		}
 	}
 	if reposDir != "" {
-		deny = append(deny, "Edit("+reposDir+"/**)", "Write("+reposDir+"/**)")
+		if abs, err := filepath.Abs(reposDir); err == nil {
+			reposDir = abs
+		}
+		// "/" + an absolute path is the CLI's "//" root anchor.
+		deny = append(deny, "Edit(/"+reposDir+"/**)", "Write(/"+reposDir+"/**)")
 	}
 	if dryRun && t > session.Tier1 {
 		p := ForTier(session.Tier1, reposDir, false)
