@@ -17,15 +17,22 @@ type InboxEntry struct {
 }
 
 // Inbox is a durable queue of batches (the alerts a webhook request
-// delivered): Append returns once the batch is on disk, so what was
-// acknowledged survives a crash; Delete removes batches once applied.
+// delivered): Append returns once the batch is committed, so what was
+// acknowledged survives a crash of the daemon; Delete removes batches once
+// applied.
 //
+// Its writes go through a connection of their own with synchronous=NORMAL:
+// in WAL mode a commit then survives kill -9 without waiting for an fsync,
+// and only a power loss may drop the last batches, which Alertmanager sends
+// again. The cooldown ledger and everything else keep synchronous=FULL.
 // Appends that arrive while one is being written wait and are written
-// together in the next transaction (group commit): concurrent requests share
-// an fsync instead of queueing for one each.
+// together in the next transaction (group commit).
 type Inbox struct {
 	st  *Store
 	now func() time.Time
+
+	connMu sync.Mutex
+	conn   *sql.Conn // lazily pinned, synchronous=NORMAL
 
 	mu       sync.Mutex
 	pending  []*inboxAppend
@@ -76,25 +83,59 @@ func (ib *Inbox) Append(ctx context.Context, data []byte) (int64, error) {
 	}
 }
 
+// writeConn returns the inbox's own connection.
+func (ib *Inbox) writeConn(ctx context.Context) (*sql.Conn, error) {
+	ib.connMu.Lock()
+	defer ib.connMu.Unlock()
+	if ib.conn != nil {
+		return ib.conn, nil
+	}
+	c, err := ib.st.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	ib.conn = c
+	return c, nil
+}
+
+// Close gives the inbox's connection back; call it before the store's Close.
+func (ib *Inbox) Close() error {
+	ib.connMu.Lock()
+	defer ib.connMu.Unlock()
+	if ib.conn == nil {
+		return nil
+	}
+	err := ib.conn.Close()
+	ib.conn = nil
+	return err
+}
+
 func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
 	now := toNS(ib.now())
-	err := ib.st.write(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (received_ns, data) VALUES (?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, a := range batch {
-			res, err := stmt.ExecContext(ctx, now, a.data)
+	conn, err := ib.writeConn(ctx)
+	if err == nil {
+		err = ib.st.writeOn(ctx, conn, func(tx *sql.Tx) error {
+			stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (received_ns, data) VALUES (?, ?)`)
 			if err != nil {
 				return err
 			}
-			if a.id, err = res.LastInsertId(); err != nil {
-				return err
+			defer stmt.Close()
+			for _, a := range batch {
+				res, err := stmt.ExecContext(ctx, now, a.data)
+				if err != nil {
+					return err
+				}
+				if a.id, err = res.LastInsertId(); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	for _, a := range batch {
 		if err != nil {
 			a.id, a.err = 0, fmt.Errorf("store: append to inbox: %w", err)

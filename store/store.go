@@ -3,7 +3,8 @@
 // cooldown ledger, kept in one SQLite file (modernc.org/sqlite, no cgo).
 //
 // The file runs in WAL mode with synchronous=FULL, so a write whose method
-// returned nil survives a kill -9 of the daemon and a power loss. Every write
+// returned nil survives a kill -9 of the daemon and a power loss (the Inbox
+// alone trades the power loss for speed; see there). Every write
 // is one transaction begun with BEGIN IMMEDIATE; inside one process writers
 // are also queued in Go, so they never spin on SQLITE_BUSY, while busy_timeout
 // covers other processes (a sqlite3 shell, a second daemon by mistake).
@@ -76,13 +77,23 @@ func (s *Store) Close() error { return s.db.Close() }
 // write runs fn in one BEGIN IMMEDIATE transaction and commits it. The write
 // is durable once write returns nil.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	return s.writeOn(ctx, s.db, fn)
+}
+
+// txBeginner is a *sql.DB or a *sql.Conn.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// writeOn is write on a given pool or connection; writers stay queued in Go.
+func (s *Store) writeOn(ctx context.Context, db txBeginner, fn func(tx *sql.Tx) error) (err error) {
 	select {
 	case s.wsem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.wsem }()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
