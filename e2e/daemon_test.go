@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,8 +56,10 @@ func startDaemonAt(t testing.TB, addr string, api *fakeapi.Server, d dirs, extra
 	args := append([]string{
 		binary, "--web.listen-address=" + addr,
 		"--state.dir=" + d.State, "--results.dir=" + d.Results, "--repos.dir=" + d.Repos,
-		"--log.level=debug",
 	}, extra...)
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--log.level=") }) {
+		args = append(args, "--log.level=debug")
+	}
 	p := start(t, "claude-ops", env, args...)
 	dm := &daemon{proc: p, URL: "http://" + addr, Dirs: d}
 	t.Cleanup(func() {

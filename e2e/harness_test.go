@@ -22,10 +22,21 @@ import (
 	"time"
 )
 
-// binary is the claude-ops binary built once for the package.
+// binary is the claude-ops binary built once for the package, with -race;
+// $CLAUDEOPS_E2E_BINARY names another build instead (benchmarks of memory
+// want a plain one: the race detector inflates RSS several times over).
 var binary string
 
 func TestMain(m *testing.M) {
+	if p := os.Getenv("CLAUDEOPS_E2E_BINARY"); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		binary = abs
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "claude-ops-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
