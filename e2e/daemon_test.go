@@ -67,13 +67,7 @@ func startDaemonAt(t testing.TB, addr string, api *fakeapi.Server, d dirs, extra
 			dm.logTranscripts(t)
 		}
 	})
-	waitFor(t, 30*time.Second, "claude-ops /-/ready", func() bool {
-		if p.exited() {
-			t.Fatalf("claude-ops exited:\n%s", p.Output())
-		}
-		code, _ := httpGet(t, dm.URL+"/-/ready")
-		return code == 200
-	})
+	p.waitReady(t, dm.URL, 30*time.Second)
 	return dm
 }
 

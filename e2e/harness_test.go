@@ -140,6 +140,19 @@ func (p *proc) stop(t testing.TB, timeout time.Duration) {
 	}
 }
 
+// waitReady waits until url/-/ready answers 200; a process that exits
+// meanwhile fails the test with its output.
+func (p *proc) waitReady(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, p.name+" /-/ready", func() bool {
+		if p.exited() {
+			t.Fatalf("%s exited:\n%s", p.name, p.Output())
+		}
+		code, _ := httpGet(t, url+"/-/ready")
+		return code == 200
+	})
+}
+
 // kill sends SIGKILL to the process and waits for it.
 func (p *proc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)

@@ -100,13 +100,7 @@ func startAlertmanager(t testing.TB, webhookURL, tokenFile string) *alertmanager
 	am.proc = start(t, "alertmanager", []string{"PATH=" + os.Getenv("PATH")}, bin,
 		"--config.file="+path, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=debug")
-	waitFor(t, 20*time.Second, "alertmanager /-/ready", func() bool {
-		if am.exited() {
-			t.Fatalf("alertmanager exited:\n%s", am.Output())
-		}
-		code, _ := httpGet(t, am.URL+"/-/ready")
-		return code == 200
-	})
+	am.waitReady(t, am.URL, 20*time.Second)
 	return am
 }
 
@@ -205,13 +199,7 @@ func startPrometheus(t testing.TB, daemonAddr, amAddr string) *prometheus {
 	p.proc = start(t, "prometheus", []string{"PATH=" + os.Getenv("PATH")}, bin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=debug")
-	waitFor(t, 20*time.Second, "prometheus /-/ready", func() bool {
-		if p.exited() {
-			t.Fatalf("prometheus exited:\n%s", p.Output())
-		}
-		code, _ := httpGet(t, p.URL+"/-/ready")
-		return code == 200
-	})
+	p.waitReady(t, p.URL, 20*time.Second)
 	return p
 }
 
