@@ -354,7 +354,7 @@ type inventoryLoader struct {
 	baseline  json.RawMessage
 	logger    *slog.Logger
 	errors    *prometheus.GaugeVec
-	conflicts prometheus.Counter
+	conflicts *prometheus.GaugeVec
 }
 
 func newInventory(dir string, baseline json.RawMessage, reg prometheus.Registerer, logger *slog.Logger) *inventoryLoader {
@@ -363,9 +363,9 @@ func newInventory(dir string, baseline json.RawMessage, reg prometheus.Registere
 		errors: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "claudeops_repo_errors", Help: "Files of a repo that could not be used at the last read (1 per repo with errors).",
 		}, []string{"repo"}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "claudeops_repo_mcp_conflicts_total", Help: "MCP servers a repo tried to redefine (ignored).",
-		}),
+		conflicts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "claudeops_repo_mcp_conflicts", Help: "MCP servers a repo tries to redefine, ignored, at the last read.",
+		}, []string{"repo"}),
 	}
 	reg.MustRegister(l.errors, l.conflicts)
 	return l
@@ -378,13 +378,14 @@ func (l *inventoryLoader) Load() *repos.Inventory {
 		l.logger.Error("read repos", "dir", l.dir, "err", err)
 	}
 	l.errors.Reset()
+	l.conflicts.Reset()
 	for _, e := range inv.Errors {
 		l.logger.Error("repo file skipped", "repo", e.Repo, "file", e.File, "err", e.Err)
 		l.errors.WithLabelValues(e.Repo).Set(1)
 	}
 	for _, c := range inv.Conflicts {
 		l.logger.Warn("repo may not replace an MCP server", "repo", c.Repo, "server", c.Server)
-		l.conflicts.Inc()
+		l.conflicts.WithLabelValues(c.Repo).Inc()
 	}
 	return inv
 }
