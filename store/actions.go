@@ -111,16 +111,6 @@ FROM actions WHERE time_ns >= ? ORDER BY time_ns, id`, toNS(since))
 	return scanActions(rows)
 }
 
-// ActionsForSession returns the ledger entries of one session, oldest first.
-func (s *Store) ActionsForSession(ctx context.Context, sessionID string) ([]ActionRecord, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+actionColumns+`
-FROM actions WHERE session_id = ? ORDER BY time_ns, id`, sessionID)
-	if err != nil {
-		return nil, fmt.Errorf("store: actions for session: %w", err)
-	}
-	return scanActions(rows)
-}
-
 // CooldownState counts, for each action of windows, the allowed actions per
 // service later than now minus that action's window: result[service][action],
 // the same count TryAction compares with its limit. Services without any such

@@ -49,12 +49,6 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_open ON incidents (opened_ns) WHERE closed_ns = 0;
 CREATE INDEX incidents_opened ON incidents (opened_ns);
 
-CREATE TABLE alerts_seen (
-	key     TEXT PRIMARY KEY,
-	seen_ns INTEGER NOT NULL
-);
-CREATE INDEX alerts_seen_ns ON alerts_seen (seen_ns);
-
 CREATE TABLE actions (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,
 	time_ns     INTEGER NOT NULL,

@@ -1,5 +1,5 @@
 // Package store is the daemon's crash-safe embedded database: sessions, the
-// latest Tier 1 state, incidents, alert de-duplication and the remediation
+// latest Tier 1 state, incidents, the remediator's inbox and the remediation
 // cooldown ledger, kept in one SQLite file (modernc.org/sqlite, no cgo).
 //
 // The file runs in WAL mode with synchronous=FULL, so a write whose method
