@@ -165,6 +165,15 @@ func TestTier1ChecksBecomeMetrics(t *testing.T) {
 		t.Errorf("tier 1 model = %q, want haiku", first.Model)
 	}
 
+	// POST /-/reload re-reads the repos: the mended mcp.json's error goes.
+	writeFile(t, filepath.Join(d.Repos, "repo-b", ".claude-ops", "mcp.json"), `{"mcpServers": {}}`)
+	if code, body := httpPost(t, dm.URL+"/-/reload", "text/plain", "", nil); code != 200 {
+		t.Fatalf("POST /-/reload: %d %s", code, body)
+	}
+	if got := metricLines(dm.scrape(t), "claudeops_repo_errors{"); len(got) != 0 {
+		t.Errorf("repo errors after the repo was mended and reloaded: %v", got)
+	}
+
 	// The next run drops a service: its series vanish.
 	model.set(tier1Result{Summary: "postgres gone", Services: threeServices.Services[:1:1]}, 0)
 	model.mu.Lock()
