@@ -28,6 +28,7 @@ import (
 
 	"github.com/claude-ops/claude-ops/api"
 	"github.com/claude-ops/claude-ops/collector"
+	"github.com/claude-ops/claude-ops/gate"
 	"github.com/claude-ops/claude-ops/remediator"
 	"github.com/claude-ops/claude-ops/repos"
 	"github.com/claude-ops/claude-ops/runner"
@@ -151,7 +152,7 @@ func serve(o *options, logger *slog.Logger) error {
 		Secrets: secrets, Timeout: o.sessionTimeout, Grace: o.sessionGrace, Logger: logger.With("component", "runner"),
 	})
 
-	limits := cooldownLimits{
+	limits := gate.Limits{
 		MaxRestarts: o.maxRestarts, RestartWindow: o.restartWindow,
 		MaxRedeploys: o.maxRedeploys, RedeployWindow: o.redeployWindow,
 	}

@@ -26,7 +26,7 @@ type actionGate struct {
 
 // newGate builds the gate and creates its socket, so that the hook of the
 // very first session can reach it.
-func newGate(o *options, l cooldownLimits, st *store.Store, b *budget, reg prometheus.Registerer, logger *slog.Logger,
+func newGate(o *options, l gate.Limits, st *store.Store, b *budget, reg prometheus.Registerer, logger *slog.Logger,
 	onDecision func(string, session.Action), onCooldown func(string, string)) (*actionGate, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -34,11 +34,8 @@ func newGate(o *options, l cooldownLimits, st *store.Store, b *budget, reg prome
 	}
 	g, err := gate.New(gate.Config{
 		ReposDir: o.reposDir,
-		Limits: gate.Limits{
-			MaxRestarts: l.MaxRestarts, RestartWindow: l.RestartWindow,
-			MaxRedeploys: l.MaxRedeploys, RedeployWindow: l.RedeployWindow,
-		},
-		Ledger: st, Budget: b, Registerer: reg,
+		Limits:   l,
+		Ledger:   st, Budget: b, Registerer: reg,
 		OnDecision: onDecision, OnCooldownRefusal: onCooldown,
 		Logger: logger.With("component", "gate"),
 	})

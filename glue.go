@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 
+	"github.com/claude-ops/claude-ops/gate"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
 )
@@ -58,25 +59,17 @@ func (b *budget) ForSession(t session.Tier) (float64, bool) {
 // Exhausted reports whether the day's budget is spent.
 func (b *budget) Exhausted() bool { return b.limit > 0 && b.spent() >= b.limit }
 
-// cooldownLimits are the cooldown flags: actions per service per window.
-type cooldownLimits struct {
-	MaxRestarts    int
-	RestartWindow  time.Duration
-	MaxRedeploys   int
-	RedeployWindow time.Duration
-}
-
 // cooldownCollector exposes the ledger: actions within each window per
 // service, and the limits.
 type cooldownCollector struct {
 	st      *store.Store
-	limits  cooldownLimits
+	limits  gate.Limits
 	logger  *slog.Logger
 	actions *prometheus.Desc
 	limit   *prometheus.Desc
 }
 
-func newCooldownCollector(st *store.Store, l cooldownLimits, logger *slog.Logger) *cooldownCollector {
+func newCooldownCollector(st *store.Store, l gate.Limits, logger *slog.Logger) *cooldownCollector {
 	return &cooldownCollector{
 		st: st, limits: l, logger: logger,
 		actions: prometheus.NewDesc("claudeops_cooldown_actions", "Allowed actions per service within the action's cooldown window.", []string{"service", "action"}, nil),
@@ -101,13 +94,13 @@ func (c *cooldownCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func windows(l cooldownLimits) map[string]time.Duration {
+func windows(l gate.Limits) map[string]time.Duration {
 	return map[string]time.Duration{"restart": l.RestartWindow, "redeploy": l.RedeployWindow}
 }
 
 // cooldownView is GET /api/v1/cooldowns: per service and action, the actions
 // within the window, the limit and when the oldest one leaves the window.
-func cooldownView(ctx context.Context, st *store.Store, l cooldownLimits) (any, error) {
+func cooldownView(ctx context.Context, st *store.Store, l gate.Limits) (any, error) {
 	now := time.Now()
 	state, err := st.CooldownState(ctx, now, windows(l))
 	if err != nil {
