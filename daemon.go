@@ -225,18 +225,11 @@ func serve(o *options, logger *slog.Logger) error {
 			http.Error(w, "Claude Ops is not ready.", http.StatusServiceUnavailable)
 		}
 	})
-	reload := make(chan chan error)
-	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
-		rc := make(chan error)
-		select {
-		case reload <- rc:
-		case <-r.Context().Done():
-			return
-		}
-		if err := <-rc; err != nil {
-			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
+	// Reload re-reads the repos now (each session re-reads them anyway); a
+	// broken repo file is reported, never a failed reload.
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		inventory.Load()
+		logger.Info("reloaded repos")
 		fmt.Fprintln(w, "reloaded")
 	})
 	mux.Handle("POST /api/v1/webhook", hook)
@@ -301,10 +294,6 @@ func serve(o *options, logger *slog.Logger) error {
 				case <-hup:
 					inventory.Load()
 					logger.Info("reloaded repos")
-				case rc := <-reload:
-					inventory.Load()
-					logger.Info("reloaded repos")
-					rc <- nil
 				case <-cancel:
 					return nil
 				}
@@ -348,9 +337,12 @@ func addrs(ls []net.Listener) []string {
 	return out
 }
 
-// inventory re-reads the repos for every session and on reload, and keeps
+// inventoryLoader re-reads the repos for every session and on reload, and keeps
 // claudeops_repo_errors current.
 type inventoryLoader struct {
+	// mu keeps one Load's reset-and-set of the gauges whole: the scheduler,
+	// the session manager, the remediator and reloads all call Load.
+	mu        sync.Mutex
 	dir       string
 	baseline  json.RawMessage
 	logger    *slog.Logger
@@ -378,6 +370,8 @@ func (l *inventoryLoader) Load() *repos.Inventory {
 	if err != nil {
 		l.logger.Error("read repos", "dir", l.dir, "err", err)
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.errors.Reset()
 	l.conflicts.Reset()
 	for _, e := range inv.Errors {
