@@ -26,9 +26,10 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/claude-ops/claude-ops/actions"
 	"github.com/claude-ops/claude-ops/api"
 	"github.com/claude-ops/claude-ops/collector"
-	"github.com/claude-ops/claude-ops/gate"
+	"github.com/claude-ops/claude-ops/opsmcp"
 	"github.com/claude-ops/claude-ops/remediator"
 	"github.com/claude-ops/claude-ops/repos"
 	"github.com/claude-ops/claude-ops/runner"
@@ -152,25 +153,53 @@ func serve(o *options, logger *slog.Logger) error {
 		Secrets: secrets, Timeout: o.sessionTimeout, Grace: o.sessionGrace, Logger: logger.With("component", "runner"),
 	})
 
-	limits := gate.Limits{
+	limits := actions.Limits{
 		MaxRestarts: o.maxRestarts, RestartWindow: o.restartWindow,
 		MaxRedeploys: o.maxRedeploys, RedeployWindow: o.redeployWindow,
+		MaxServices: o.maxServicesPerHour, BlastWindow: time.Hour,
 	}
-	// The gate reports decisions to the session manager and cooldown refusals
-	// to the remediator, both built after it.
+	// The gate and the action chain report to the session manager and the
+	// remediator, both built after them.
 	var (
 		mgr *sessions.Manager
 		rem *remediator.Remediator
 	)
-	gt, err := newGate(o, limits, st, budget, reg, logger,
-		func(id string, a session.Action) { mgr.AddAction(id, a) },
-		func(incident, reason string) {
-			if incident != "" {
-				rem.CooldownRefused(incident, reason)
-			}
-		})
+	onAction := func(id string, a session.Action) { mgr.AddAction(id, a) }
+	gt, err := newGate(o, st, reg, logger, onAction)
 	if err != nil {
 		return fmt.Errorf("action gate: %w", err)
+	}
+	eng := openEngine(ctx, o.engineHost, logger.With("component", "engine"))
+	if eng != nil {
+		defer eng.Close()
+	}
+	catalog := catalogOf(inventory, eng, logger.With("component", "services"))
+	chainCfg := actions.Config{
+		Limits: limits, Ledger: st, Catalog: catalog, Commands: runner.Commands{},
+		Budget: budget.Exhausted, PrometheusURL: o.promURL, Registerer: reg,
+		OnAction: onAction,
+		OnRefusal: func(s actions.Session, v actions.Verdict) {
+			// A change the limits refuse goes to a human; a wrong target or
+			// tier is the model's mistake, for its next attempt.
+			switch v.Stage {
+			case session.StageCooldown, session.StageBlastRadius, session.StageBudget:
+				if s.IncidentID != "" {
+					rem.CooldownRefused(s.IncidentID, v.Reason)
+				}
+			}
+		},
+		Logger: logger.With("component", "actions"),
+	}
+	if eng != nil { // a nil *engine.Engine in the interface would not be nil
+		chainCfg.Engine = eng
+	}
+	chain, err := actions.New(chainCfg)
+	if err != nil {
+		return err
+	}
+	ops, err := newOpsEndpoint(o.sessionListen, opsmcp.New(chain, catalog, o.promURL != ""))
+	if err != nil {
+		return err
 	}
 	reg.MustRegister(newCooldownCollector(st, limits, logger))
 
@@ -182,7 +211,7 @@ func serve(o *options, logger *slog.Logger) error {
 		MCPConfig:     func() json.RawMessage { return inventory.Load().MCPConfig() },
 		Budget:        budget.ForSession,
 		Logger:        logger.With("component", "sessions"),
-	}, rn, st, sessionMetrics, gt)
+	}, rn, st, sessionMetrics, gt, ops)
 
 	sched := scheduler.New(o.interval, mgr, &scheduler.Tier1Job{
 		Inventory: inventory.Load, Store: st, Collector: tier1, Logger: logger.With("component", "tier1"),
@@ -315,9 +344,8 @@ func serve(o *options, logger *slog.Logger) error {
 			_ = srv.Shutdown(ctx)
 		})
 	}
-	if gt != nil {
-		addActor(&g, gt.Serve)
-	}
+	addActor(&g, gt.Serve)
+	addActor(&g, ops.Serve)
 	addActor(&g, sched.Run)
 	addActor(&g, rem.Run)
 	return g.Run()

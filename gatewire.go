@@ -26,17 +26,14 @@ type actionGate struct {
 
 // newGate builds the gate and creates its socket, so that the hook of the
 // very first session can reach it.
-func newGate(o *options, l gate.Limits, st *store.Store, b *budget, reg prometheus.Registerer, logger *slog.Logger,
-	onDecision func(string, session.Action), onCooldown func(string, string)) (*actionGate, error) {
+func newGate(o *options, st *store.Store, reg prometheus.Registerer, logger *slog.Logger,
+	onDecision func(string, session.Action)) (*actionGate, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary for the hook: %w", err)
 	}
 	g, err := gate.New(gate.Config{
-		ReposDir: o.reposDir,
-		Limits:   l,
-		Ledger:   st, Budget: b, Registerer: reg,
-		OnDecision: onDecision, OnCooldownRefusal: onCooldown,
+		ReposDir: o.reposDir, Ledger: st, Registerer: reg, OnDecision: onDecision,
 		Logger: logger.With("component", "gate"),
 	})
 	if err != nil {
@@ -53,13 +50,17 @@ func newGate(o *options, l gate.Limits, st *store.Store, b *budget, reg promethe
 	return &actionGate{gate: g, server: srv, settings: gate.Settings([]string{self, "hook", "pre-tool-use"})}, nil
 }
 
-// Register implements sessions.Gate: the session's hook gets the socket, the
-// session id and a token of its own.
-func (a *actionGate) Register(s sessions.GateSession) (map[string]string, json.RawMessage, func()) {
+// Attach implements sessions.Attachment: the session's hook gets the
+// socket, the session id and a token of its own.
+func (a *actionGate) Attach(b sessions.Binding) (sessions.Attached, func()) {
 	token, unregister := a.gate.Register(gate.SessionInfo{
-		ID: s.ID, Tier: s.Tier, IncidentID: s.IncidentID, Service: s.Service, DryRun: s.DryRun,
+		ID: b.ID, Tier: b.Tier, IncidentID: b.IncidentID, Service: b.Service, DryRun: b.DryRun,
 	})
-	return gate.Env(a.server.Path(), s.ID, token), a.settings, unregister
+	var settings map[string]any
+	if err := json.Unmarshal(a.settings, &settings); err != nil {
+		panic("gate settings: " + err.Error()) // gate.Settings marshals a map
+	}
+	return sessions.Attached{Env: gate.Env(a.server.Path(), b.ID, token), Settings: settings}, unregister
 }
 
 // Serve answers the hooks until ctx is done.

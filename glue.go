@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 
-	"github.com/claude-ops/claude-ops/gate"
+	"github.com/claude-ops/claude-ops/actions"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
 )
@@ -63,13 +63,13 @@ func (b *budget) Exhausted() bool { return b.limit > 0 && b.spent() >= b.limit }
 // service, and the limits.
 type cooldownCollector struct {
 	st      *store.Store
-	limits  gate.Limits
+	limits  actions.Limits
 	logger  *slog.Logger
 	actions *prometheus.Desc
 	limit   *prometheus.Desc
 }
 
-func newCooldownCollector(st *store.Store, l gate.Limits, logger *slog.Logger) *cooldownCollector {
+func newCooldownCollector(st *store.Store, l actions.Limits, logger *slog.Logger) *cooldownCollector {
 	return &cooldownCollector{
 		st: st, limits: l, logger: logger,
 		actions: prometheus.NewDesc("claudeops_cooldown_actions", "Allowed actions per service within the action's cooldown window.", []string{"service", "action"}, nil),
@@ -82,7 +82,7 @@ func (c *cooldownCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.actio
 func (c *cooldownCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.limits.MaxRestarts), "restart")
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.limits.MaxRedeploys), "redeploy")
-	state, err := c.st.CooldownState(context.Background(), time.Now(), windows(c.limits))
+	state, err := c.st.CooldownState(context.Background(), time.Now(), c.limits.Windows())
 	if err != nil {
 		c.logger.Error("read cooldown ledger", "err", err)
 		return
@@ -94,15 +94,11 @@ func (c *cooldownCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func windows(l gate.Limits) map[string]time.Duration {
-	return map[string]time.Duration{"restart": l.RestartWindow, "redeploy": l.RedeployWindow}
-}
-
 // cooldownView is GET /api/v1/cooldowns: per service and action, the actions
 // within the window, the limit and when the oldest one leaves the window.
-func cooldownView(ctx context.Context, st *store.Store, l gate.Limits) (any, error) {
+func cooldownView(ctx context.Context, st *store.Store, l actions.Limits) (any, error) {
 	now := time.Now()
-	state, err := st.CooldownState(ctx, now, windows(l))
+	state, err := st.CooldownState(ctx, now, l.Windows())
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +112,7 @@ func cooldownView(ctx context.Context, st *store.Store, l gate.Limits) (any, err
 	for service, byAction := range state {
 		out[service] = map[string]entry{}
 		for action, n := range byAction {
-			out[service][action] = entry{Used: n, Limit: limit[action], Window: windows(l)[action].String()}
+			out[service][action] = entry{Used: n, Limit: limit[action], Window: l.Windows()[action].String()}
 		}
 	}
 	return map[string]any{"cooldowns": out}, nil

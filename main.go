@@ -50,6 +50,8 @@ type options struct {
 	sessionTimeout, sessionGrace    time.Duration
 	budgetUSD                       float64
 	webhookMaxBytes                 int64
+	engineHost                      string
+	sessionListen                   string
 
 	log promslog.Config
 }
@@ -117,6 +119,10 @@ func addFlags(app *kingpin.Application, o *options) {
 	app.Flag("remediation.max-services-per-hour", "Distinct services remediated per hour before incidents go to a human.").Default("5").IntVar(&o.maxServicesPerHour)
 	app.Flag("session.timeout", "Wall-clock limit of one session.").Default("15m").DurationVar(&o.sessionTimeout)
 	app.Flag("session.grace", "Time between SIGTERM and SIGKILL when a session is stopped.").Default("10s").DurationVar(&o.sessionGrace)
+	app.Flag("engine.host", "Docker Engine API the typed actions act through (any Docker-compatible engine, Podman included); default: $DOCKER_HOST, else the default socket.").
+		Envar("DOCKER_HOST").StringVar(&o.engineHost)
+	app.Flag("session.listen-address", "Loopback address of the typed tools (MCP server ops) that sessions reach.").
+		Default("127.0.0.1:0").StringVar(&o.sessionListen)
 	app.Flag("budget.daily-usd", "Daily spend limit over all sessions, UTC day (0 = none).").Envar("CLAUDEOPS_DAILY_BUDGET_USD").Default("0").Float64Var(&o.budgetUSD)
 	promslogflag.AddFlags(app, &o.log)
 }

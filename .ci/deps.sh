@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian's Prometheus, Alertmanager,
-# jq and docker-compose, and go-jsonnet's tools into ./.bin.
+# jq, docker-compose, podman (a real engine behind the Docker API), bubblewrap and socat (the
+# session sandbox), and go-jsonnet's tools into ./.bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 for pkg in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
-           promtool:prometheus amtool:prometheus-alertmanager jq:jq docker-compose:docker-compose; do
+           promtool:prometheus amtool:prometheus-alertmanager jq:jq docker-compose:docker-compose \
+           podman:podman runc:runc busybox:busybox-static bwrap:bubblewrap socat:socat; do
   command -v "${pkg%%:*}" >/dev/null 2>&1 || missing+=("${pkg##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

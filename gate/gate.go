@@ -1,8 +1,14 @@
 // Package gate is the daemon side of the PreToolUse hook: every tool call a
 // session's CLI wants to make is sent here (through the hook client in
-// hook.go) and ruled on by code, per tier, with cooldowns kept in a ledger
-// (SPEC.md §2). It fails closed: an unknown session, an unknown command, a
-// ledger error or an unreachable daemon all deny.
+// hook.go) and ruled on by code. It is an early refusal layer, not the safety
+// boundary: changes are typed actions served by the daemon's MCP server ops
+// (mcp__ops__*) and decided by its action chain, and sessions run in a
+// read-only sandbox. The gate lets only reading through, at every tier and in
+// dry-run alike: read-only Bash steps, file reads outside secrets, read-only
+// MCP tools and the ops server's tools (which authenticate the session and
+// decide themselves). Everything else is refused, recorded in the ledger
+// (best effort) and counted. It fails closed: an unknown session, an unknown
+// command or tool, or an unreachable daemon all deny.
 package gate
 
 import (
@@ -18,34 +24,43 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/claude-ops/claude-ops/policy"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
 )
 
-// Results of a decision: the result label of claudeops_remediation_actions_total
-// and the ledger's Result (the store's vocabulary).
+// Results of a refusal: the result label of claudeops_gate_refusals_total and
+// the ledger's Result (the store's vocabulary). The gate allows without
+// recording anything.
 const (
-	ResultAllowed         = store.ResultAllowed
-	ResultRefusedCooldown = store.ResultRefusedCooldown
-	ResultRefusedTier     = store.ResultRefusedTier
-	ResultDryRun          = store.ResultDryRun
-	ResultRefusedBudget   = store.ResultRefusedBudget
-	// ResultRefusedNever: refused at every tier: SPEC.md §2 "Never", a
-	// command that cannot be checked (opaque), or a restart of no known
-	// service.
+	// ResultRefusedNever: refused whatever the tool: SPEC.md §2 "Never", a
+	// write under the repos dir or to a secret, a read of a secret, or a
+	// command that cannot be checked (opaque).
 	ResultRefusedNever = store.ResultRefusedNever
-	// ResultError: the ledger failed; the action was refused (metric only).
-	ResultError = "error"
+	// ResultRefusedUntyped: a change attempted outside the typed actions: a
+	// restart, redeploy or other mutating Bash step, a file edit, an MCP tool
+	// (not the ops server's) that may change state, an unknown tool.
+	ResultRefusedUntyped = store.ResultRefusedUntyped
 )
 
-// Actions of the ledger and the metric: restart, redeploy, other.
+// Actions of the ledger: restart, redeploy, other.
 const (
 	ActionRestart  = store.ActionRestart
 	ActionRedeploy = store.ActionRedeploy
 	ActionOther    = store.ActionOther
 )
+
+// StageGate is the Stage of the gate's ledger records and session actions.
+const StageGate = "gate"
+
+// OpsToolPrefix is the prefix of the daemon's own MCP server's tools (the
+// server is named "ops"): they pass the gate, the server's chain decides.
+const OpsToolPrefix = "mcp__ops__"
+
+// typedTools tells the model what to do instead of an untyped change.
+const typedTools = "act through the typed tools: mcp__ops__restart_service, mcp__ops__redeploy_service or mcp__ops__run_playbook"
 
 func actionOf(k policy.Kind) string {
 	switch k {
@@ -57,44 +72,27 @@ func actionOf(k policy.Kind) string {
 	return ActionOther
 }
 
-// ActionRecord is one gated action as the ledger stores it.
+// ActionRecord is one refusal as the ledger stores it.
 type ActionRecord = store.ActionRecord
 
-// Ledger persists gated actions and enforces cooldowns.
+// Ledger is the audit trail refusals are recorded in (store.Store implements
+// it).
 type Ledger interface {
-	// TryAction counts the actions with rec's Service and Action and result
-	// "allowed" in the window ending at rec.Time and, in the same durable
-	// transaction, records rec as "allowed" when that count (used) is below
-	// limit, as "refused_cooldown" otherwise (store.Store implements it).
-	TryAction(ctx context.Context, rec ActionRecord, window time.Duration, limit int) (allowed bool, used int, err error)
-	// RecordAction stores rec as is (refusals, dry runs, other mutations).
+	// RecordAction stores rec as is.
 	RecordAction(ctx context.Context, rec ActionRecord) error
 }
-
-// Budget says whether the spending budget is used up.
-type Budget interface {
-	Exhausted() bool
-}
-
-// Limits are the cooldowns of SPEC.md §2, per service and action.
-type Limits struct {
-	MaxRestarts    int
-	RestartWindow  time.Duration
-	MaxRedeploys   int
-	RedeployWindow time.Duration
-}
-
-// DefaultLimits are SPEC.md's defaults: 2 restarts per 4 h, 1 redeploy per 24 h.
-var DefaultLimits = Limits{MaxRestarts: 2, RestartWindow: 4 * time.Hour, MaxRedeploys: 1, RedeployWindow: 24 * time.Hour}
 
 // SessionInfo is what the gate knows of a running session.
 type SessionInfo struct {
 	ID         string
 	Tier       session.Tier
 	IncidentID string
-	// Service is the incident's service: restarts that name none count here.
+	// Service is the incident's service: refused steps that name none are
+	// recorded against it.
 	Service string
-	DryRun  bool
+	// DryRun is recorded for the wiring's sake; the gate rules the same way
+	// in dry-run (it allows nothing that changes anything anyway).
+	DryRun bool
 }
 
 // DecideRequest is one tool call, as the hook client sends it.
@@ -117,18 +115,12 @@ type Decision struct {
 type Config struct {
 	// ReposDir is the repos folder nothing may write to.
 	ReposDir string
-	Limits   Limits
-	// Ledger is required.
+	// Ledger is required: refusals are recorded in it (best effort).
 	Ledger Ledger
-	// Budget may be nil (no budget).
-	Budget Budget
-	// Registerer receives claudeops_remediation_actions_total; nil for none.
+	// Registerer receives claudeops_gate_refusals_total; nil for none.
 	Registerer prometheus.Registerer
-	// OnDecision, if set, receives every recorded action of a session.
+	// OnDecision, if set, receives every refused step of a session.
 	OnDecision func(sessionID string, a session.Action)
-	// OnCooldownRefusal, if set, is called when a cooldown refuses an action,
-	// so the incident can go to needs-human.
-	OnCooldownRefusal func(incidentID, reason string)
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -143,17 +135,59 @@ type registered struct {
 // Gate rules on tool calls. It is safe for concurrent use.
 type Gate struct {
 	cfg     Config
-	actions *prometheus.CounterVec
-	labels  *labelLimiter
+	metrics *metrics
 
 	mu       sync.Mutex
 	sessions map[string]registered
 }
 
-// maxServiceLabels bounds the service label's cardinality.
-const maxServiceLabels = 200
+// Tool labels of claudeops_gate_refusals_total (bounded).
+const (
+	toolBash  = "Bash"
+	toolEdit  = "Edit"
+	toolWrite = "Write"
+	toolMCP   = "mcp"
+	toolOther = "other"
+)
 
-// New returns a gate. It registers its metric with cfg.Registerer.
+// metrics are the gate's series.
+type metrics struct {
+	refusals *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{refusals: f.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "claudeops",
+		Name:      "gate_refusals_total",
+		Help:      "Tool calls refused by the action gate, by tool (Bash, Edit, Write, mcp, other) and result.",
+	}, []string{"tool", "result"})}
+	for _, t := range []string{toolBash, toolEdit, toolWrite, toolMCP, toolOther} {
+		for _, r := range []string{ResultRefusedNever, ResultRefusedUntyped} {
+			m.refusals.WithLabelValues(t, r)
+		}
+	}
+	return m
+}
+
+// toolLabel maps a tool name to its bounded metric label.
+func toolLabel(tool string) string {
+	switch tool {
+	case "Bash":
+		return toolBash
+	case "Edit", "MultiEdit", "NotebookEdit":
+		return toolEdit
+	case "Write":
+		return toolWrite
+	}
+	if strings.HasPrefix(tool, "mcp__") {
+		return toolMCP
+	}
+	return toolOther
+}
+
+// New returns a gate. It registers its metric with cfg.Registerer (and
+// panics, as promauto does, if that metric is registered already).
 func New(cfg Config) (*Gate, error) {
 	if cfg.Ledger == nil {
 		return nil, fmt.Errorf("gate: a ledger is required")
@@ -164,22 +198,7 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	g := &Gate{
-		cfg:      cfg,
-		labels:   newLabelLimiter(maxServiceLabels),
-		sessions: map[string]registered{},
-		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "claudeops",
-			Name:      "remediation_actions_total",
-			Help:      "Actions ruled on by the gate, by service, action and result.",
-		}, []string{"service", "action", "result"}),
-	}
-	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(g.actions); err != nil {
-			return nil, fmt.Errorf("gate: register metrics: %w", err)
-		}
-	}
-	return g, nil
+	return &Gate{cfg: cfg, metrics: newMetrics(cfg.Registerer), sessions: map[string]registered{}}, nil
 }
 
 // Register makes a session known to the gate and returns the token its hook
@@ -217,19 +236,27 @@ func deny(reason string, steps []policy.Step) Decision {
 }
 
 // Decide rules on one tool call. Only the tool call's own session, with its
-// token, gets an answer other than deny. Every step that is not read-only is
-// recorded in the ledger (before an allow is returned), counted in the
-// metric and reported to OnDecision.
+// token, gets an answer other than deny. A call is allowed when every step it
+// makes only reads (or it is a tool of the ops server); otherwise every step
+// that does not only read is recorded in the ledger (best effort, before the
+// deny is returned), reported to OnDecision, and the call is counted in
+// claudeops_gate_refusals_total.
 func (g *Gate) Decide(ctx context.Context, req DecideRequest) Decision {
 	info, ok := g.lookup(req.SessionID, req.Token)
 	if !ok {
 		return deny("unknown session or bad token", nil)
 	}
-	steps, command, err := g.classify(req)
-	if err != nil {
-		return deny(err.Error(), nil)
+	var d Decision
+	if strings.HasPrefix(req.ToolName, OpsToolPrefix) && len(req.ToolName) > len(OpsToolPrefix) {
+		// The ops server authenticates the session and its chain decides.
+		d = Decision{Allow: true, Reason: "typed action: the ops server decides"}
+	} else {
+		steps, command, err := g.classify(req)
+		if err != nil {
+			return deny(err.Error(), nil)
+		}
+		d = g.rule(ctx, info, req.ToolName, steps, command)
 	}
-	d := g.rule(ctx, info, steps, command)
 	g.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "gate decision", slog.String("session", info.ID),
 		slog.String("tool", req.ToolName), slog.Bool("allow", d.Allow), slog.String("reason", d.Reason))
 	return d
@@ -307,7 +334,7 @@ func mcpReadOnly(name string) bool {
 	return false
 }
 
-// verdict is the ruling on one step.
+// verdict is the ruling on one refused step.
 type verdict struct {
 	step    policy.Step
 	service string
@@ -315,15 +342,30 @@ type verdict struct {
 	reason  string
 }
 
-// rule applies the tier rules to steps.
-func (g *Gate) rule(ctx context.Context, info SessionInfo, steps []policy.Step, command string) Decision {
-	budgetOut := g.cfg.Budget != nil && g.cfg.Budget.Exhausted()
-	var pending, refused []verdict
+// untypedReason is the reason given for refusing a step of tool that would
+// change something, telling the model what to do instead.
+func untypedReason(tool string, s policy.Step) string {
+	switch toolLabel(tool) {
+	case toolBash:
+		return "Bash only reads here; " + typedTools + " (" + s.Reason + ")"
+	case toolEdit, toolWrite:
+		return tool + " is not available: files are not edited here; " + typedTools + " (" + s.Reason + ")"
+	case toolMCP:
+		return tool + " may change state: only read-only MCP tools pass; " + typedTools + " (" + s.Reason + ")"
+	}
+	return tool + " is not a known read-only tool; " + typedTools + " (" + s.Reason + ")"
+}
+
+// rule lets through calls whose steps all only read and refuses the others,
+// the same way at every tier and in dry-run.
+func (g *Gate) rule(ctx context.Context, info SessionInfo, tool string, steps []policy.Step, command string) Decision {
+	var refused []verdict
+	result := ResultRefusedUntyped
 	for _, s := range steps {
 		if s.Kind == policy.ReadOnly && !s.Opaque {
 			continue
 		}
-		// Steps that name no service are accounted to the incident's.
+		// Steps that name no service are recorded against the incident's.
 		v := verdict{step: s, service: s.Service}
 		if v.service == "" {
 			v.service = info.Service
@@ -333,78 +375,20 @@ func (g *Gate) rule(ctx context.Context, info SessionInfo, steps []policy.Step, 
 			v.result, v.reason = ResultRefusedNever, "never allowed: "+s.Reason
 		case s.Opaque:
 			v.result, v.reason = ResultRefusedNever, "cannot be checked: "+s.Reason
-		case info.DryRun:
-			v.result, v.reason = ResultDryRun, "dry run: would "+s.Kind.String()+" ("+s.Reason+")"
-		case !info.Tier.Valid() || info.Tier == session.Tier1:
-			v.result, v.reason = ResultRefusedTier, "tier 1 is read-only: "+s.Reason
-		case info.Tier == session.Tier2 && s.Kind == policy.Redeploy:
-			v.result, v.reason = ResultRefusedTier, "redeploys need tier 3: "+s.Reason
-		case info.Tier == session.Tier2 && s.Kind == policy.Mutating && !s.SafeFix:
-			v.result, v.reason = ResultRefusedTier, "tier 2 may only restart and repair permissions or config outside the repos: "+s.Reason
-		case budgetOut:
-			v.result, v.reason = ResultRefusedBudget, "budget exhausted"
-		case (s.Kind == policy.Restart || s.Kind == policy.Redeploy) && v.service == "":
-			v.result, v.reason = ResultRefusedNever, "cannot tell which service this "+s.Kind.String()+" acts on"
 		default:
-			pending = append(pending, v)
-			continue
+			v.result, v.reason = ResultRefusedUntyped, untypedReason(tool, s)
+		}
+		if v.result == ResultRefusedNever {
+			result = ResultRefusedNever
 		}
 		refused = append(refused, v)
 	}
-	if len(refused) > 0 {
-		g.record(ctx, info, command, refused)
-		return deny(reasons(refused), steps)
+	if len(refused) == 0 {
+		return Decision{Allow: true, Reason: "read-only", Steps: steps}
 	}
-	// Cooldowns: each restart and redeploy is charged to its service before
-	// the answer is given, so a crash right after cannot lose it.
-	var done []verdict
-	for i, v := range pending {
-		if v.step.Kind != policy.Restart && v.step.Kind != policy.Redeploy {
-			continue
-		}
-		window, limit := g.cfg.Limits.RestartWindow, g.cfg.Limits.MaxRestarts
-		if v.step.Kind == policy.Redeploy {
-			window, limit = g.cfg.Limits.RedeployWindow, g.cfg.Limits.MaxRedeploys
-		}
-		rec := g.recordOf(info, command, v.service, actionOf(v.step.Kind), ResultAllowed, v.step.Reason)
-		ok, used, err := g.cfg.Ledger.TryAction(ctx, rec, window, limit)
-		if err != nil {
-			v.result, v.reason = ResultError, "cooldown ledger unavailable"
-			g.cfg.Logger.Error("gate: ledger", "err", err)
-			g.emit(info, command, append(done, v))
-			return deny(v.reason, steps)
-		}
-		if !ok {
-			v.result = ResultRefusedCooldown
-			v.reason = fmt.Sprintf("cooldown: %s of %s already done %d times in %s (limit %d)", v.step.Kind, v.service, used, window, limit)
-			g.emit(info, command, append(done, v)) // TryAction recorded the refusal
-			if g.cfg.OnCooldownRefusal != nil {
-				g.cfg.OnCooldownRefusal(info.IncidentID, v.reason)
-			}
-			return deny(v.reason, steps)
-		}
-		v.result, v.reason = ResultAllowed, v.step.Reason
-		pending[i] = v
-		done = append(done, v)
-	}
-	var others []verdict
-	for _, v := range pending {
-		if v.step.Kind == policy.Mutating {
-			v.result, v.reason = ResultAllowed, v.step.Reason
-			others = append(others, v)
-		}
-	}
-	for _, v := range others {
-		rec := g.recordOf(info, command, v.service, actionOf(v.step.Kind), v.result, v.reason)
-		if err := g.cfg.Ledger.RecordAction(ctx, rec); err != nil {
-			g.cfg.Logger.Error("gate: ledger", "err", err)
-			v.result, v.reason = ResultError, "action ledger unavailable"
-			g.emit(info, command, append(done, v))
-			return deny(v.reason, steps)
-		}
-	}
-	g.emit(info, command, append(done, others...))
-	return Decision{Allow: true, Reason: "allowed", Steps: steps}
+	g.metrics.refusals.WithLabelValues(toolLabel(tool), result).Inc()
+	g.record(ctx, info, command, refused)
+	return deny(reasons(refused), steps)
 }
 
 func reasons(vs []verdict) string {
@@ -421,78 +405,34 @@ func reasons(vs []verdict) string {
 
 const maxCommand = 2000
 
-func (g *Gate) recordOf(info SessionInfo, command, service, action, result, reason string) ActionRecord {
+func (g *Gate) recordOf(info SessionInfo, command string, v verdict) ActionRecord {
 	if len(command) > maxCommand {
 		command = command[:maxCommand] + "…"
 	}
+	service := v.service
 	if service == "" {
 		service = "unknown"
 	}
 	return ActionRecord{
 		Time: g.cfg.Now(), SessionID: info.ID, IncidentID: info.IncidentID, Service: service,
-		Action: action, Result: result, Command: command, Reason: reason, Tier: int(info.Tier),
+		Action: actionOf(v.step.Kind), Result: v.result, Command: command, Reason: v.reason, Tier: int(info.Tier),
+		Stage: StageGate, Target: v.step.Service,
 	}
 }
 
 // record stores refusals (best effort: the call is denied either way) and
-// emits them.
+// reports them to OnDecision.
 func (g *Gate) record(ctx context.Context, info SessionInfo, command string, vs []verdict) {
 	for _, v := range vs {
-		rec := g.recordOf(info, command, v.service, actionOf(v.step.Kind), v.result, v.reason)
+		rec := g.recordOf(info, command, v)
 		if err := g.cfg.Ledger.RecordAction(ctx, rec); err != nil {
 			g.cfg.Logger.Error("gate: ledger", "err", err)
 		}
-	}
-	g.emit(info, command, vs)
-}
-
-// emit counts and reports decided steps.
-func (g *Gate) emit(info SessionInfo, command string, vs []verdict) {
-	for _, v := range vs {
-		g.actions.WithLabelValues(g.labels.label(v.service), actionOf(v.step.Kind), v.result).Inc()
 		if g.cfg.OnDecision != nil {
-			rec := g.recordOf(info, command, v.service, actionOf(v.step.Kind), v.result, v.reason)
 			g.cfg.OnDecision(info.ID, session.Action{
 				Time: rec.Time, Service: rec.Service, Action: rec.Action, Result: rec.Result,
-				Command: rec.Command, Reason: rec.Reason,
+				Stage: rec.Stage, Target: rec.Target, Tier: info.Tier, Command: rec.Command, Reason: rec.Reason,
 			})
 		}
 	}
-}
-
-// labelLimiter sanitizes service labels and bounds their number.
-type labelLimiter struct {
-	mu   sync.Mutex
-	max  int
-	seen map[string]bool
-}
-
-func newLabelLimiter(n int) *labelLimiter { return &labelLimiter{max: n, seen: map[string]bool{}} }
-
-func (l *labelLimiter) label(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 63 {
-			break
-		}
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	s = b.String()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.seen[s] {
-		if len(l.seen) >= l.max {
-			return "other"
-		}
-		l.seen[s] = true
-	}
-	return s
 }

@@ -91,14 +91,15 @@ func TestHookAgainstServer(t *testing.T) {
 			t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
 		}
 	})
-	t.Run("allowed restart", func(t *testing.T) {
-		if code, _, errs := runHook(hookInputFor("docker restart web"), env); code != 0 {
+	t.Run("restart refused", func(t *testing.T) {
+		code, _, errs := runHook(hookInputFor("docker restart web"), env)
+		if code != 2 || !strings.Contains(errs, "mcp__ops__restart_service") {
 			t.Errorf("exit %d, stderr %q", code, errs)
 		}
 	})
 	t.Run("deny", func(t *testing.T) {
 		code, _, errs := runHook(hookInputFor("docker compose up -d --force-recreate web"), env)
-		if code != 2 || !strings.Contains(errs, "tier 3") {
+		if code != 2 || !strings.Contains(errs, "typed tools") {
 			t.Errorf("exit %d, stderr %q", code, errs)
 		}
 	})

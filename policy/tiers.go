@@ -1,6 +1,6 @@
 // Package policy decides what a session may do: the tool set and permission
 // rules each tier's CLI gets (SPEC.md §2), and the classification of commands
-// the action gate rules on.
+// the action gate rules on (it lets only read-only steps through).
 package policy
 
 import (
@@ -18,18 +18,6 @@ var readOnlyBash = []string{
 	"kubectl get", "kubectl describe", "kubectl logs",
 	"pg_isready", "redis-cli ping", "mysqladmin ping",
 	"cat", "ls", "head", "tail", "grep", "jq", "ss", "df", "free", "uptime",
-}
-
-// safeFixBash are the Tier 2 fixes: restarts and permission repairs.
-var safeFixBash = []string{
-	"docker restart", "docker container restart", "docker compose restart",
-	"systemctl restart", "kubectl rollout restart", "chmod", "chown",
-}
-
-// redeployBash are Tier 3's extra powers: redeploys and multi-service recovery.
-var redeployBash = []string{
-	"docker compose up", "ansible-playbook", "helm upgrade", "helm rollback",
-	"kubectl apply", "kubectl rollout undo",
 }
 
 // neverBash is refused at every tier (SPEC.md §2 "Never"), by deny rules that
@@ -61,8 +49,16 @@ func bashRules(prefixes ...[]string) []string {
 	return out
 }
 
-// ForTier returns the tool policy of a tier. reposDir is the mounted repos
-// folder, which no tier may write. In dry-run, Tier 2 and 3 get Tier 1's powers.
+// ForTier returns the tool policy of a tier. No tier may change anything
+// through the CLI's own tools: Bash is for read-only investigation (only
+// observation commands are pre-approved, and the action gate refuses every
+// step that is not read-only), and no tier gets Edit or Write; changes are
+// the typed actions of the daemon's MCP server ops
+// (mcp__ops__restart_service, ...), outside this policy. Tiers differ in max
+// turns, and Tier 3 also gets Task. reposDir is the mounted repos folder;
+// the deny rules (never list, secret paths, writes under reposDir) are kept
+// at every tier as a layer of their own. In dry-run, Tier 2 and 3 get
+// Tier 1's policy with their own max turns.
 func ForTier(t session.Tier, reposDir string, dryRun bool) session.Policy {
 	deny := bashRules(neverBash)
 	for _, p := range secretPaths {
@@ -82,19 +78,16 @@ func ForTier(t session.Tier, reposDir string, dryRun bool) session.Policy {
 		p.MaxTurns = maxTurns(t)
 		return p
 	}
-	p := session.Policy{Deny: deny, MaxTurns: maxTurns(t)}
-	switch t {
-	case session.Tier1:
-		// Only what observing needs: every tool definition costs input tokens
-		// on each of the 24 daily runs.
-		p.Tools = []string{"Bash", "Read", "Grep", "Glob"}
-		p.Allow = append(bashRules(readOnlyBash), "Read", "Grep", "Glob")
-	case session.Tier2:
-		p.Tools = []string{"Bash", "Read", "Grep", "Glob", "Edit", "Write"}
-		p.Allow = append(bashRules(readOnlyBash, safeFixBash), "Read", "Grep", "Glob")
-	default:
-		p.Tools = []string{"Bash", "Read", "Grep", "Glob", "Edit", "Write", "Task"}
-		p.Allow = append(bashRules(readOnlyBash, safeFixBash, redeployBash), "Read", "Grep", "Glob")
+	// Only what observing needs: every tool definition costs input tokens on
+	// each of the 24 daily runs.
+	p := session.Policy{
+		Deny:     deny,
+		MaxTurns: maxTurns(t),
+		Tools:    []string{"Bash", "Read", "Grep", "Glob"},
+		Allow:    append(bashRules(readOnlyBash), "Read", "Grep", "Glob"),
+	}
+	if t == session.Tier3 {
+		p.Tools = append(p.Tools, "Task")
 	}
 	return p
 }

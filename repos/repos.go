@@ -1,7 +1,8 @@
 // Package repos reads the infrastructure repos mounted under --repos.dir
 // (SPEC.md §4): each repo's CLAUDE-OPS.md manifest, its extension checks,
-// playbooks and skills under .claude-ops/, and its MCP servers, merged with the
-// daemon's baseline MCP configuration.
+// playbooks and skills under .claude-ops/, the services it declares in
+// .claude-ops/services.yaml, and its MCP servers, merged with the daemon's
+// baseline MCP configuration.
 //
 // Every read is bounded and a broken repo file is reported, never fatal: one
 // repo's mistakes must not stop the others from being watched.
@@ -83,6 +84,9 @@ type Repo struct {
 	// MCPServers names the MCP servers this repo added to the merged
 	// configuration, in lexical order.
 	MCPServers []string
+	// Services are the services .claude-ops/services.yaml declares, in file
+	// order; nil when the repo has none or the file is broken.
+	Services []ServiceDecl
 }
 
 // RepoError is a repo file that could not be read or used as is. It is
@@ -212,6 +216,7 @@ func (inv *Inventory) loadRepo(name, path string) (Repo, map[string]json.RawMess
 	}{{"checks", &repo.Checks}, {"playbooks", &repo.Playbooks}, {"skills", &repo.Skills}} {
 		*kind.dst = inv.loadExtensions(name, root, ExtDir+"/"+kind.dir)
 	}
+	repo.Services = inv.loadServices(name, root)
 
 	text, truncated, err = readBounded(root, MCPFile, MaxMCPBytes)
 	switch {

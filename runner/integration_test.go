@@ -294,9 +294,10 @@ func TestCLIToolSetPerTier(t *testing.T) {
 		want  []string
 	}{
 		{session.Tier1, "haiku", []string{"Bash", "Glob", "Grep", "Read", "StructuredOutput"}},
-		{session.Tier2, "sonnet", []string{"Bash", "Edit", "Glob", "Grep", "Read", "StructuredOutput", "Write"}},
+		// No Edit or Write at any tier: changes are typed actions (mcp__ops__*).
+		{session.Tier2, "sonnet", []string{"Bash", "Glob", "Grep", "Read", "StructuredOutput"}},
 		// policy's "Task" is the CLI's "Agent" tool.
-		{session.Tier3, "opus", []string{"Agent", "Bash", "Edit", "Glob", "Grep", "Read", "StructuredOutput", "Write"}},
+		{session.Tier3, "opus", []string{"Agent", "Bash", "Glob", "Grep", "Read", "StructuredOutput"}},
 	} {
 		t.Run(tc.model, func(t *testing.T) {
 			n := len(srv.Requests())

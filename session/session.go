@@ -132,14 +132,21 @@ type Denial struct {
 	Reason string          `json:"reason,omitempty"`
 }
 
-// Action is a gated action the daemon decided on during the session.
+// Action is an action the daemon decided on during the session: a typed
+// action call (Stage and Target set) or a Bash command the gate refused.
 type Action struct {
-	Time    time.Time `json:"time"`
-	Service string    `json:"service"`
-	Action  string    `json:"action"`
-	Result  string    `json:"result"`
-	Command string    `json:"command"`
-	Reason  string    `json:"reason,omitempty"`
+	Time time.Time `json:"time"`
+	// Service is the canonical service the action was charged to.
+	Service string `json:"service"`
+	Action  string `json:"action"`
+	Result  string `json:"result"`
+	// Stage is the chain stage that decided (the refusing one, or the last).
+	Stage string `json:"stage,omitempty"`
+	// Target is the service as the model named it.
+	Target  string `json:"target,omitempty"`
+	Tier    Tier   `json:"tier,omitempty"`
+	Command string `json:"command,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Record is what a session was and what came of it. It is stored, served by

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -45,17 +46,30 @@ type Metrics interface {
 	Finished(rec session.Record)
 }
 
-// Gate registers a session with the action gate; it returns the environment
-// the hook needs and a function that ends the registration.
-type Gate interface {
-	Register(info GateSession) (env map[string]string, settings json.RawMessage, unregister func())
+// Attachment is something a session is bound to for its lifetime: the
+// action gate's hook, the ops MCP server, the Messages API proxy. Attach
+// returns what the session's CLI needs and a function that ends the binding.
+type Attachment interface {
+	Attach(b Binding) (Attached, func())
 }
 
-// GateSession is what the gate knows of a session.
-type GateSession struct {
+// Binding is what an attachment knows of a session.
+type Binding struct {
 	ID, IncidentID, Service string
 	Tier                    session.Tier
 	DryRun                  bool
+}
+
+// Attached is what an attachment adds to a session's request.
+type Attached struct {
+	Env map[string]string
+	// Settings are merged key by key into the CLI's --settings.
+	Settings map[string]any
+	// MCPServers are added to the session's MCP configuration; they win
+	// over a repo's server of the same name.
+	MCPServers map[string]json.RawMessage
+	// Allow are more --allowedTools rules.
+	Allow []string
 }
 
 // Config is the manager's fixed configuration.
@@ -84,7 +98,7 @@ type Manager struct {
 	runner  Runner
 	store   Store
 	metrics Metrics
-	gate    Gate
+	attach  []Attachment
 	now     func() time.Time
 
 	mu      sync.Mutex
@@ -99,12 +113,12 @@ type Running struct {
 	cancel context.CancelCauseFunc
 }
 
-// New returns a manager. gate may be nil (no action gate: tests of Tier 1).
-func New(cfg Config, r Runner, st Store, m Metrics, g Gate) *Manager {
+// New returns a manager; every session is bound to each attachment.
+func New(cfg Config, r Runner, st Store, m Metrics, attach ...Attachment) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, runner: r, store: st, metrics: m, gate: g, now: time.Now, running: map[string]*Running{}}
+	return &Manager{cfg: cfg, runner: r, store: st, metrics: m, attach: attach, now: time.Now, running: map[string]*Running{}}
 }
 
 // Run runs a session to its end and returns its record. It returns ErrBudget,
@@ -147,8 +161,7 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 
 	system := spec.System
 	if m.cfg.PrometheusURL != "" {
-		system += "\n\nPrometheus answers read-only PromQL queries: `curl -sG " + m.cfg.PrometheusURL +
-			"/api/v1/query --data-urlencode 'query=<expr>'`."
+		system += "\n\nPrometheus answers read-only PromQL queries through mcp__ops__prometheus_query."
 	}
 	req := session.Request{
 		ID: rec.ID, Tier: spec.Tier, Trigger: spec.Trigger, Model: rec.Model, IncidentID: spec.IncidentID,
@@ -156,18 +169,24 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 		Policy:       policy.ForTier(spec.Tier, m.cfg.ReposDir, m.cfg.DryRun),
 		MaxBudgetUSD: maxUSD, Dir: m.cfg.ReposDir,
 	}
-	switch {
-	case spec.MCPConfig != nil:
-		req.MCPConfig = spec.MCPConfig
-	case m.cfg.MCPConfig != nil:
-		req.MCPConfig = m.cfg.MCPConfig()
+	mcpConfig := spec.MCPConfig
+	if mcpConfig == nil && m.cfg.MCPConfig != nil {
+		mcpConfig = m.cfg.MCPConfig()
 	}
-	if m.gate != nil {
-		env, settings, unregister := m.gate.Register(GateSession{
-			ID: rec.ID, IncidentID: spec.IncidentID, Service: spec.Service, Tier: spec.Tier, DryRun: m.cfg.DryRun,
-		})
-		defer unregister()
-		req.Env, req.Settings = env, settings
+	b := Binding{ID: rec.ID, IncidentID: spec.IncidentID, Service: spec.Service, Tier: spec.Tier, DryRun: m.cfg.DryRun}
+	var all Attached
+	for _, a := range m.attach {
+		got, detach := a.Attach(b)
+		defer detach()
+		all.merge(got)
+	}
+	req.Env, req.Policy.Allow = all.Env, append(req.Policy.Allow, all.Allow...)
+	var err error
+	if req.MCPConfig, err = withServers(mcpConfig, all.MCPServers); err != nil {
+		m.cfg.Logger.Error("merge MCP servers", "id", rec.ID, "err", err)
+	}
+	if len(all.Settings) > 0 {
+		req.Settings, _ = json.Marshal(all.Settings)
 	}
 	out := m.runner.Run(ctx, req)
 
@@ -234,4 +253,41 @@ func (m *Manager) Running(t session.Tier) []string {
 		}
 	}
 	return ids
+}
+
+func (a *Attached) merge(b Attached) {
+	if a.Env == nil {
+		a.Env = map[string]string{}
+	}
+	if a.Settings == nil {
+		a.Settings = map[string]any{}
+	}
+	if a.MCPServers == nil {
+		a.MCPServers = map[string]json.RawMessage{}
+	}
+	maps.Copy(a.Env, b.Env)
+	maps.Copy(a.Settings, b.Settings)
+	maps.Copy(a.MCPServers, b.MCPServers)
+	a.Allow = append(a.Allow, b.Allow...)
+}
+
+// withServers adds servers to an MCP configuration ({"mcpServers": {...}}),
+// replacing any of the same name.
+func withServers(config json.RawMessage, servers map[string]json.RawMessage) (json.RawMessage, error) {
+	if len(servers) == 0 {
+		return config, nil
+	}
+	var doc struct {
+		Servers map[string]json.RawMessage `json:"mcpServers"`
+	}
+	if len(config) > 0 {
+		if err := json.Unmarshal(config, &doc); err != nil {
+			return config, fmt.Errorf("MCP configuration: %w", err)
+		}
+	}
+	if doc.Servers == nil {
+		doc.Servers = map[string]json.RawMessage{}
+	}
+	maps.Copy(doc.Servers, servers)
+	return json.Marshal(doc)
 }

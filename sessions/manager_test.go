@@ -69,13 +69,16 @@ func (f *fakeMetrics) Finished(r session.Record) {
 }
 
 type fakeGate struct {
-	registered   []GateSession
+	registered   []Binding
 	unregistered int
 }
 
-func (f *fakeGate) Register(s GateSession) (map[string]string, json.RawMessage, func()) {
+func (f *fakeGate) Attach(s Binding) (Attached, func()) {
 	f.registered = append(f.registered, s)
-	return map[string]string{"CLAUDEOPS_SESSION_ID": s.ID}, json.RawMessage(`{"hooks":{}}`), func() { f.unregistered++ }
+	return Attached{
+		Env: map[string]string{"CLAUDEOPS_SESSION_ID": s.ID}, Settings: map[string]any{"hooks": map[string]any{}},
+		MCPServers: map[string]json.RawMessage{"ops": json.RawMessage(`{"type":"http"}`)}, Allow: []string{"mcp__ops__restart_service"},
+	}, func() { f.unregistered++ }
 }
 
 func newTestManager(cfg Config) (*Manager, *fakeRunner, *fakeStore, *fakeMetrics, *fakeGate) {
@@ -88,7 +91,7 @@ func newTestManager(cfg Config) (*Manager, *fakeRunner, *fakeStore, *fakeMetrics
 }
 
 func TestRunPersistsRegistersAndMeasures(t *testing.T) {
-	mgr, r, st, m, g := newTestManager(Config{ReposDir: "/repos", PrometheusURL: "http://prom:9090", MCPConfig: func() json.RawMessage { return json.RawMessage(`{"mcpServers":{}}`) }})
+	mgr, r, st, m, g := newTestManager(Config{ReposDir: "/repos", PrometheusURL: "http://prom:9090", MCPConfig: func() json.RawMessage { return json.RawMessage(`{"mcpServers":{"ops":{"type":"stdio"},"prom":{}}}`) }})
 	type result struct {
 		rec session.Record
 		err error
@@ -116,13 +119,14 @@ func TestRunPersistsRegistersAndMeasures(t *testing.T) {
 
 	req := r.reqs[0]
 	if req.Model != "sonnet" || req.Tier != 2 || req.Dir != "/repos" || !strings.HasPrefix(req.SystemPrompt, "sys\n") ||
-		!strings.Contains(req.SystemPrompt, "curl -sG http://prom:9090/api/v1/query") || req.Prompt != "fix" {
+		!strings.Contains(req.SystemPrompt, "mcp__ops__prometheus_query") || req.Prompt != "fix" {
 		t.Errorf("request = %+v", req)
 	}
-	if !slices.Contains(req.Policy.Tools, "Edit") || slices.Contains(req.Policy.Tools, "Task") {
-		t.Errorf("tier 2 tools = %v", req.Policy.Tools)
+	if !slices.Contains(req.Policy.Allow, "mcp__ops__restart_service") || slices.Contains(req.Policy.Tools, "Task") {
+		t.Errorf("tier 2 tools = %v, allow = %v", req.Policy.Tools, req.Policy.Allow)
 	}
-	if string(req.MCPConfig) != `{"mcpServers":{}}` || string(req.Settings) != `{"hooks":{}}` || req.Env["CLAUDEOPS_SESSION_ID"] != id {
+	// The daemon's ops server replaces a repo's server of that name.
+	if string(req.MCPConfig) != `{"mcpServers":{"ops":{"type":"http"},"prom":{}}}` || string(req.Settings) != `{"hooks":{}}` || req.Env["CLAUDEOPS_SESSION_ID"] != id {
 		t.Errorf("mcp %s, settings %s, env %v", req.MCPConfig, req.Settings, req.Env)
 	}
 	if len(g.registered) != 1 || g.registered[0].Service != "web" || g.registered[0].IncidentID != "inc-1" || g.unregistered != 1 {

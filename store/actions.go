@@ -22,6 +22,10 @@ const (
 	ResultRefusedBudget      = "refused_budget"
 	ResultRefusedBlastRadius = "refused_blast_radius"
 	ResultRefusedNever       = "refused_never"
+	// ResultRefusedUntyped: the action gate refused a change attempted
+	// outside the typed actions (a mutating Bash command, a file edit, a
+	// tool that may change state).
+	ResultRefusedUntyped = "refused_untyped"
 )
 
 // ActionRecord is one decision about a remediation action: the ledger the
@@ -40,9 +44,15 @@ type ActionRecord struct {
 	Command string
 	Reason  string
 	Tier    int
+	// Stage is the typed-action chain stage that decided; Target the
+	// service as the session named it; Outcome what execution and
+	// verification made of an allowed action (done, failed, unverified).
+	Stage   string
+	Target  string
+	Outcome string
 }
 
-const actionColumns = `id, time_ns, session_id, incident_id, service, action, result, command, reason, tier`
+const actionColumns = `id, time_ns, session_id, incident_id, service, action, result, command, reason, tier, stage, target, outcome`
 
 // TryAction is the cooldown gate. In one BEGIN IMMEDIATE transaction it counts
 // the allowed actions for (rec.Service, rec.Action) later than
@@ -51,8 +61,15 @@ const actionColumns = `id, time_ns, session_id, incident_id, service, action, re
 // and returns false. rec.Result is ignored; a zero rec.Time means now. The
 // decision is durable once TryAction returns without error.
 func (s *Store) TryAction(ctx context.Context, rec ActionRecord, window time.Duration, limit int) (allowed bool, used int, err error) {
+	_, allowed, used, err = s.ChargeAction(ctx, rec, window, limit)
+	return allowed, used, err
+}
+
+// ChargeAction is TryAction that also returns the id of the row it wrote, for
+// SetActionOutcome once the action has run.
+func (s *Store) ChargeAction(ctx context.Context, rec ActionRecord, window time.Duration, limit int) (id int64, allowed bool, used int, err error) {
 	if rec.Service == "" || rec.Action == "" {
-		return false, 0, errors.New("store: action without a service or an action")
+		return 0, false, 0, errors.New("store: action without a service or an action")
 	}
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
@@ -69,12 +86,52 @@ WHERE service = ? AND action = ? AND result = 'allowed' AND time_ns > ?`,
 		if allowed {
 			rec.Result = ResultAllowed
 		}
-		return insertAction(ctx, tx, rec)
+		id, err = insertAction(ctx, tx, rec)
+		return err
 	})
 	if err != nil {
-		return false, 0, fmt.Errorf("store: try action: %w", err)
+		return 0, false, 0, fmt.Errorf("store: try action: %w", err)
 	}
-	return allowed, used, nil
+	return id, allowed, used, nil
+}
+
+// SetActionOutcome records what became of an allowed action: its outcome,
+// the stage that decided it and why.
+func (s *Store) SetActionOutcome(ctx context.Context, id int64, outcome, stage, reason string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE actions SET outcome = ?, stage = ?, reason = ? WHERE id = ?`, outcome, stage, reason, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("no action %d", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: set action outcome: %w", err)
+	}
+	return nil
+}
+
+// ServicesChangedSince lists the services with an allowed action after
+// since, for the blast-radius limit.
+func (s *Store) ServicesChangedSince(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT DISTINCT service FROM actions WHERE result = 'allowed' AND time_ns > ? ORDER BY service`, toNS(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: services changed: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var svc string
+		if err := rows.Scan(&svc); err != nil {
+			return nil, fmt.Errorf("store: services changed: %w", err)
+		}
+		out = append(out, svc)
+	}
+	return out, rows.Err()
 }
 
 // RecordAction appends a decision taken elsewhere (refused_tier, dry_run,
@@ -87,18 +144,22 @@ func (s *Store) RecordAction(ctx context.Context, rec ActionRecord) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error { return insertAction(ctx, tx, rec) }); err != nil {
+	if err := s.write(ctx, func(tx *sql.Tx) error { _, err := insertAction(ctx, tx, rec); return err }); err != nil {
 		return fmt.Errorf("store: record action: %w", err)
 	}
 	return nil
 }
 
-func insertAction(ctx context.Context, tx *sql.Tx, r ActionRecord) error {
-	_, err := tx.ExecContext(ctx, `
-INSERT INTO actions (time_ns, session_id, incident_id, service, action, result, command, reason, tier)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		toNS(r.Time), r.SessionID, r.IncidentID, r.Service, r.Action, r.Result, r.Command, r.Reason, r.Tier)
-	return err
+func insertAction(ctx context.Context, tx *sql.Tx, r ActionRecord) (int64, error) {
+	res, err := tx.ExecContext(ctx, `
+INSERT INTO actions (time_ns, session_id, incident_id, service, action, result, command, reason, tier, stage, target, outcome)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		toNS(r.Time), r.SessionID, r.IncidentID, r.Service, r.Action, r.Result, r.Command, r.Reason, r.Tier,
+		r.Stage, r.Target, r.Outcome)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // ActionsSince returns the ledger entries at or after since, oldest first.
@@ -158,7 +219,7 @@ func scanActions(rows *sql.Rows) ([]ActionRecord, error) {
 			ns int64
 		)
 		if err := rows.Scan(&r.ID, &ns, &r.SessionID, &r.IncidentID, &r.Service, &r.Action,
-			&r.Result, &r.Command, &r.Reason, &r.Tier); err != nil {
+			&r.Result, &r.Command, &r.Reason, &r.Tier, &r.Stage, &r.Target, &r.Outcome); err != nil {
 			return nil, err
 		}
 		r.Time = fromNS(ns)

@@ -231,3 +231,51 @@ func TestTryActionTwoHandles(t *testing.T) {
 		t.Errorf("%d allowed, want 2", wins.Load())
 	}
 }
+
+// TestChargeOutcomeAndBlastRadius: the charged row gets its outcome later,
+// and the services changed within a window are the allowed rows' services.
+func TestChargeOutcomeAndBlastRadius(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	rec := act(0, "web", ActionRestart, "s1")
+	rec.Stage, rec.Target = "cooldown", "/web"
+	id, ok, _, err := s.ChargeAction(ctx, rec, time.Hour, 1)
+	if err != nil || !ok || id == 0 {
+		t.Fatalf("ChargeAction = %d %v %v", id, ok, err)
+	}
+	if err := s.SetActionOutcome(ctx, id, "done", "verify", "StartedAt moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetActionOutcome(ctx, id+100, "done", "verify", ""); err == nil {
+		t.Error("SetActionOutcome of a missing row succeeded")
+	}
+	if _, ok, _, _ := s.ChargeAction(ctx, act(time.Minute, "web", ActionRestart, "s1"), time.Hour, 1); ok {
+		t.Error("second charge within the window allowed")
+	}
+	if err := s.RecordAction(ctx, ActionRecord{Time: t0.Add(2 * time.Minute), Service: "db", Action: ActionRestart, Result: ResultRefusedTier}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _, _ := s.ChargeAction(ctx, act(3*time.Minute, "cache", ActionRedeploy, "s2"), time.Hour, 1); !ok {
+		t.Fatal("cache redeploy refused")
+	}
+	all, err := s.ActionsSince(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := all[0]; got.Outcome != "done" || got.Stage != "verify" || got.Target != "/web" || got.Reason != "StartedAt moved" {
+		t.Errorf("first row = %+v", got)
+	}
+	for _, tc := range []struct {
+		since time.Duration
+		want  []string
+	}{
+		{-time.Minute, []string{"cache", "web"}}, // db was refused: not a change
+		{time.Minute, []string{"cache"}},
+		{5 * time.Minute, nil},
+	} {
+		got, err := s.ServicesChangedSince(ctx, t0.Add(tc.since))
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ServicesChangedSince(t0%+v) = %v %v, want %v", tc.since, got, err, tc.want)
+		}
+	}
+}

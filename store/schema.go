@@ -75,6 +75,13 @@ CREATE TABLE inbox (
 	data        BLOB NOT NULL
 );
 `,
+	// 3: typed actions: the chain stage that decided, the target as the
+	// model named it, and what execution and verification made of it.
+	`
+ALTER TABLE actions ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
+ALTER TABLE actions ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate applies the migrations the file has not seen, in one transaction,

@@ -1,0 +1,72 @@
+package session
+
+// The typed actions a session may ask the daemon for (docs/SPEC.md §2): the
+// only way a session changes anything. Each kind is also the `action` label
+// of the action metrics and the ledger's action column.
+type ActionKind string
+
+const (
+	// Changes: decided by the whole chain, charged to a cooldown class.
+	ActionRestart  ActionKind = "restart"
+	ActionRedeploy ActionKind = "redeploy"
+	ActionPlaybook ActionKind = "playbook"
+
+	// Read-only probes: decided by the tier and target stages only.
+	ProbeContainerStatus ActionKind = "container_status"
+	ProbeContainerLogs   ActionKind = "container_logs"
+	ProbeUnitStatus      ActionKind = "unit_status"
+	ProbeHTTP            ActionKind = "http_probe"
+	ProbeDeclaredCheck   ActionKind = "declared_check"
+	ProbePrometheus      ActionKind = "prometheus_query"
+)
+
+// ActionKinds lists every kind, for pre-initialising metric series.
+var ActionKinds = []ActionKind{
+	ActionRestart, ActionRedeploy, ActionPlaybook,
+	ProbeContainerStatus, ProbeContainerLogs, ProbeUnitStatus, ProbeHTTP, ProbeDeclaredCheck, ProbePrometheus,
+}
+
+// Changes reports whether the kind changes something (as opposed to a probe).
+func (k ActionKind) Changes() bool {
+	return k == ActionRestart || k == ActionRedeploy || k == ActionPlaybook
+}
+
+// Stage names one step of the action chain; a refusal names the stage that
+// refused. The order is the chain's.
+type Stage string
+
+const (
+	StageTier        Stage = "tier"
+	StageTarget      Stage = "target"
+	StageScope       Stage = "scope"
+	StageCooldown    Stage = "cooldown"
+	StageBlastRadius Stage = "blast_radius"
+	StageBudget      Stage = "budget"
+	StageDryRun      Stage = "dry_run"
+	StageExecute     Stage = "execute"
+	StageVerify      Stage = "verify"
+)
+
+// Stages is the chain's order.
+var Stages = []Stage{
+	StageTier, StageTarget, StageScope, StageCooldown, StageBlastRadius, StageBudget, StageDryRun, StageExecute, StageVerify,
+}
+
+// ActionResult is how a typed action call ended: the `result` label.
+type ActionResult string
+
+const (
+	// ResultDone: executed and verified by the engine (or, for a probe, answered).
+	ResultDone ActionResult = "done"
+	// ResultProposed: dry-run; every check passed and nothing was done.
+	ResultProposed ActionResult = "proposed"
+	// ResultRefused: a stage before execution refused; nothing was done.
+	ResultRefused ActionResult = "refused"
+	// ResultFailed: execution failed.
+	ResultFailed ActionResult = "failed"
+	// ResultUnverified: executed, but the engine does not confirm the effect.
+	ResultUnverified ActionResult = "unverified"
+)
+
+// ActionResults lists every result, for pre-initialising metric series.
+var ActionResults = []ActionResult{ResultDone, ResultProposed, ResultRefused, ResultFailed, ResultUnverified}
