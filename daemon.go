@@ -266,6 +266,7 @@ func serve(o *options, logger *slog.Logger) error {
 		Trigger: sched.Trigger, Store: st, Live: mgr,
 		ResultsDir: o.resultsDir, Logger: logger.With("component", "api"),
 		Cooldowns: func(ctx context.Context) (any, error) { return cooldownView(ctx, st, limits) },
+		Actions:   func(ctx context.Context) (any, error) { return actionView(ctx, st) },
 		Incidents: func(ctx context.Context) (any, error) { return rem.Incidents(), nil },
 		Status:    func() any { return statusView(o, apiKey != "", len(token) > 0) },
 	}).Register(mux)
@@ -276,6 +277,7 @@ func serve(o *options, logger *slog.Logger) error {
 			{Address: "/api/v1/sessions", Text: "Sessions"},
 			{Address: "/api/v1/incidents", Text: "Incidents"},
 			{Address: "/api/v1/cooldowns", Text: "Cooldowns"},
+			{Address: "/api/v1/actions", Text: "Actions"},
 			{Address: "/api/v1/status", Text: "Status"},
 		},
 	})

@@ -147,3 +147,33 @@ func statusView(o *options, haveKey, haveToken bool) any {
 		},
 	}
 }
+
+// actionView is GET /api/v1/actions: the ledger of the last day, newest
+// first: action, canonical service, tier, the deciding stage and its reason.
+func actionView(ctx context.Context, st *store.Store) (any, error) {
+	rows, err := st.ActionsSince(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		Time     time.Time `json:"time"`
+		Session  string    `json:"session_id,omitempty"`
+		Incident string    `json:"incident_id,omitempty"`
+		Service  string    `json:"service"`
+		Target   string    `json:"target,omitempty"`
+		Action   string    `json:"action"`
+		Tier     int       `json:"tier"`
+		Result   string    `json:"result"`
+		Stage    string    `json:"stage,omitempty"`
+		Outcome  string    `json:"outcome,omitempty"`
+		Reason   string    `json:"reason,omitempty"`
+		Command  string    `json:"command,omitempty"`
+	}
+	out := make([]entry, 0, len(rows))
+	for i := len(rows) - 1; i >= 0; i-- {
+		r := rows[i]
+		out = append(out, entry{Time: r.Time, Session: r.SessionID, Incident: r.IncidentID, Service: r.Service, Target: r.Target,
+			Action: r.Action, Tier: r.Tier, Result: r.Result, Stage: r.Stage, Outcome: r.Outcome, Reason: r.Reason, Command: r.Command})
+	}
+	return map[string]any{"actions": out}, nil
+}

@@ -173,6 +173,11 @@ func (c *Chain) decide(ctx context.Context, s Session, call Call) (Verdict, int6
 		f.BudgetExhausted = c.cfg.Budget != nil && c.cfg.Budget()
 	}
 	v := Decide(f)
+	if v.Service == nil && v.Refused {
+		// Refused before the target stage: the ledger and the metrics still
+		// name the canonical service when there is one.
+		v.Service, _ = cat.Resolve(call.Target)
+	}
 	if !call.Kind.Changes() {
 		return v, 0, nil
 	}
@@ -202,12 +207,9 @@ func (c *Chain) decide(ctx context.Context, s Session, call Call) (Verdict, int6
 // class is recorded under its class, so that a playbook charged to the
 // restart class counts against restarts.
 func (c *Chain) record(s Session, call Call, v Verdict, now time.Time) store.ActionRecord {
-	svc := services.Canonical(call.Target)
+	svc := "unknown" // the target did not resolve: Target keeps what the model said
 	if v.Service != nil {
 		svc = v.Service.Name
-	}
-	if svc == "" {
-		svc = "unknown"
 	}
 	action := string(call.Kind)
 	if v.Class != "" && v.Class != classNone {

@@ -41,8 +41,9 @@ type API struct {
 	Store      Store
 	Live       Live
 	ResultsDir string
-	// Cooldowns, Incidents and Status return JSON-encodable views.
+	// Cooldowns, Actions, Incidents and Status return JSON-encodable views.
 	Cooldowns func(ctx context.Context) (any, error)
+	Actions   func(ctx context.Context) (any, error)
 	Incidents func(ctx context.Context) (any, error)
 	Status    func() any
 	Logger    *slog.Logger
@@ -56,6 +57,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/sessions", a.sessions)
 	mux.HandleFunc("GET /api/v1/sessions/{id}", a.session)
 	mux.HandleFunc("GET /api/v1/cooldowns", a.view(func(ctx context.Context) (any, error) { return a.Cooldowns(ctx) }))
+	if a.Actions != nil {
+		mux.HandleFunc("GET /api/v1/actions", a.view(func(ctx context.Context) (any, error) { return a.Actions(ctx) }))
+	}
 	mux.HandleFunc("GET /api/v1/incidents", a.view(func(ctx context.Context) (any, error) { return a.Incidents(ctx) }))
 	mux.HandleFunc("GET /api/v1/status", a.view(func(context.Context) (any, error) { return a.Status(), nil }))
 }
