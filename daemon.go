@@ -148,8 +148,13 @@ func serve(o *options, logger *slog.Logger) error {
 	if len(token) > 0 {
 		secrets = append(secrets, string(token))
 	}
+	// Sessions never hold the key: they talk to the API proxy with a token
+	// of their own. The key is still redacted wherever it might show.
+	if apiKey != "" {
+		secrets = append(secrets, apiKey)
+	}
 	rn := runner.New(runner.Config{
-		ClaudePath: o.claudePath, ResultsDir: o.resultsDir, APIKey: apiKey, BaseURL: o.baseURL,
+		ClaudePath: o.claudePath, ResultsDir: o.resultsDir,
 		Secrets: secrets, Timeout: o.sessionTimeout, Grace: o.sessionGrace, Logger: logger.With("component", "runner"),
 	})
 
@@ -197,7 +202,13 @@ func serve(o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ops, err := newOpsEndpoint(o.sessionListen, opsmcp.New(chain, catalog, o.promURL != ""))
+	meter := sessions.NewMeter(sessionMetrics, budget.Exhausted)
+	budget.live = meter.Live
+	proxy, err := newProxy(o, apiKey, reg, logger.With("component", "apiproxy"))
+	if err != nil {
+		return err
+	}
+	endpoint, err := newSessionEndpoint(o.sessionListen, opsmcp.New(chain, catalog, o.promURL != ""), proxy, meter)
 	if err != nil {
 		return err
 	}
@@ -210,8 +221,9 @@ func serve(o *options, logger *slog.Logger) error {
 		PrometheusURL: o.promURL,
 		MCPConfig:     func() json.RawMessage { return inventory.Load().MCPConfig() },
 		Budget:        budget.ForSession,
+		Meter:         meter,
 		Logger:        logger.With("component", "sessions"),
-	}, rn, st, sessionMetrics, gt, ops)
+	}, rn, st, sessionMetrics, gt, endpoint)
 
 	sched := scheduler.New(o.interval, mgr, &scheduler.Tier1Job{
 		Inventory: inventory.Load, Store: st, Collector: tier1, Logger: logger.With("component", "tier1"),
@@ -347,7 +359,7 @@ func serve(o *options, logger *slog.Logger) error {
 		})
 	}
 	addActor(&g, gt.Serve)
-	addActor(&g, ops.Serve)
+	addActor(&g, endpoint.Serve)
 	addActor(&g, sched.Run)
 	addActor(&g, rem.Run)
 	return g.Run()

@@ -16,6 +16,9 @@ import (
 
 // budget enforces --budget.daily-usd over all sessions of the UTC day.
 type budget struct {
+	// live is what running sessions have spent so far (the API proxy's
+	// meter); nil until wired.
+	live   func() float64
 	limit  float64
 	st     *store.Store
 	logger *slog.Logger
@@ -39,6 +42,9 @@ func (b *budget) spent() float64 {
 	s, err := b.st.SpentSince(context.Background(), day)
 	if err != nil {
 		b.logger.Error("read spend", "err", err)
+	}
+	if b.live != nil {
+		s += b.live()
 	}
 	return s
 }

@@ -52,6 +52,7 @@ type options struct {
 	webhookMaxBytes                 int64
 	engineHost                      string
 	sessionListen                   string
+	maxRequests                     int
 
 	log promslog.Config
 }
@@ -123,6 +124,8 @@ func addFlags(app *kingpin.Application, o *options) {
 		Envar("DOCKER_HOST").StringVar(&o.engineHost)
 	app.Flag("session.listen-address", "Loopback address of the typed tools (MCP server ops) that sessions reach.").
 		Default("127.0.0.1:0").StringVar(&o.sessionListen)
+	app.Flag("session.max-requests", "Model requests one session may make before the API proxy refuses more (runaway guard; 0 = none).").
+		Default("200").IntVar(&o.maxRequests)
 	app.Flag("budget.daily-usd", "Daily spend limit over all sessions, UTC day (0 = none).").Envar("CLAUDEOPS_DAILY_BUDGET_USD").Default("0").Float64Var(&o.budgetUSD)
 	promslogflag.AddFlags(app, &o.log)
 }

@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/claude-ops/claude-ops/actions"
+	"github.com/claude-ops/claude-ops/apiproxy"
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/opsmcp"
 	"github.com/claude-ops/claude-ops/services"
@@ -62,52 +67,77 @@ func openEngine(ctx context.Context, host string, logger *slog.Logger) *engine.E
 // opsTokenEnv carries a session's ops token to its CLI.
 const opsTokenEnv = "CLAUDEOPS_OPS_TOKEN"
 
-// opsEndpoint is where sessions reach the daemon's typed tools: a loopback
-// listener serving the MCP server ops.
-type opsEndpoint struct {
-	server   *opsmcp.Server
+// newProxy is the Messages API proxy in front of --claude.base-url (or
+// Anthropic's API) with the daemon's key.
+func newProxy(o *options, apiKey string, reg prometheus.Registerer, logger *slog.Logger) (*apiproxy.Proxy, error) {
+	cfg := apiproxy.Config{APIKey: apiKey, Registerer: reg, Logger: logger, MaxRequestsPerSession: o.maxRequests}
+	if o.baseURL != "" {
+		u, err := url.Parse(o.baseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--claude.base-url %q: an http or https URL is needed", o.baseURL)
+		}
+		cfg.Upstream = u
+	}
+	return apiproxy.New(cfg)
+}
+
+// sessionEndpoint is where sessions reach the daemon: a loopback listener
+// serving the MCP server ops (the typed tools) and the Messages API proxy.
+type sessionEndpoint struct {
+	ops      *opsmcp.Server
+	proxy    *apiproxy.Proxy
+	meter    *sessions.Meter
 	listener net.Listener
 	http     *http.Server
 }
 
-func newOpsEndpoint(addr string, server *opsmcp.Server) (*opsEndpoint, error) {
+func newSessionEndpoint(addr string, ops *opsmcp.Server, proxy *apiproxy.Proxy, meter *sessions.Meter) (*sessionEndpoint, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for sessions on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(opsmcp.Path, server.Handler())
-	return &opsEndpoint{server: server, listener: l, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	mux.Handle(opsmcp.Path, ops.Handler())
+	mux.Handle("/", proxy)
+	return &sessionEndpoint{ops: ops, proxy: proxy, meter: meter, listener: l,
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
 }
 
-// URL is the MCP server's address as the CLI reaches it.
-func (e *opsEndpoint) URL() string { return "http://" + e.listener.Addr().String() + opsmcp.Path }
+// base is the endpoint's URL as the CLI reaches it.
+func (e *sessionEndpoint) base() string { return "http://" + e.listener.Addr().String() }
 
 // Serve answers sessions until ctx is done.
-func (e *opsEndpoint) Serve(ctx context.Context) error {
+func (e *sessionEndpoint) Serve(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = e.http.Shutdown(sctx)
 	}()
-	if err := e.http.Serve(e.listener); err != http.ErrServerClosed {
+	if err := e.http.Serve(e.listener); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// Attach implements sessions.Attachment: the session's CLI gets the ops
-// server with a token of its own, and allow rules for its tier's tools.
-func (e *opsEndpoint) Attach(b sessions.Binding) (sessions.Attached, func()) {
-	token, unregister := e.server.Register(actions.Session{
+// Attach implements sessions.Attachment: the session's CLI gets the API
+// proxy with a token of its own as its API key, and the ops server with
+// another token and allow rules for its tier's tools. Both tokens travel in
+// the environment, never in argv or a file: the sandbox denies the
+// variables to Bash while the CLI uses them.
+func (e *sessionEndpoint) Attach(b sessions.Binding) (sessions.Attached, func()) {
+	opsToken, unregisterOps := e.ops.Register(actions.Session{
 		ID: b.ID, IncidentID: b.IncidentID, Tier: b.Tier, Service: b.Service, DryRun: b.DryRun,
 	})
-	// The token travels in the environment, not in argv or a file: the
-	// sandbox denies the variable to Bash while the CLI expands it.
+	apiToken, unregisterAPI := e.proxy.Register(apiproxy.Session{ID: b.ID, Tier: b.Tier, Service: b.Service, Meter: e.meter})
 	return sessions.Attached{
-		Env:        map[string]string{opsTokenEnv: token},
-		MCPServers: map[string]json.RawMessage{opsmcp.Name: opsmcp.MCPConfig(e.URL(), "${"+opsTokenEnv+"}")},
-		Allow:      e.server.Tools(b.Tier),
-	}, unregister
+			Env: map[string]string{
+				opsTokenEnv: opsToken, "ANTHROPIC_API_KEY": apiToken, "ANTHROPIC_BASE_URL": e.base(),
+			},
+			MCPServers: map[string]json.RawMessage{opsmcp.Name: opsmcp.MCPConfig(e.base()+opsmcp.Path, "${"+opsTokenEnv+"}")},
+			Allow:      e.ops.Tools(b.Tier),
+		}, func() {
+			unregisterOps()
+			unregisterAPI()
+		}
 }

@@ -85,14 +85,28 @@ func NewSessionMetrics(reg prometheus.Registerer) *SessionMetrics {
 var (
 	tier1Outcomes = []session.Outcome{
 		session.OutcomeHealthy, session.OutcomeIssuesFound, session.OutcomeError,
-		session.OutcomeTimeout, session.OutcomeInterrupted,
+		session.OutcomeTimeout, session.OutcomeInterrupted, session.OutcomeBudgetExhausted,
 	}
 	remediationOutcomes = []session.Outcome{
 		session.OutcomeRemediated, session.OutcomeNotFixed, session.OutcomeNeedsHuman,
 		session.OutcomeResolved, session.OutcomeDryRun, session.OutcomeError,
-		session.OutcomeTimeout, session.OutcomeInterrupted,
+		session.OutcomeTimeout, session.OutcomeInterrupted, session.OutcomeBudgetExhausted,
 	}
 )
+
+// Usage counts usage as the API proxy meters it, while the session runs;
+// model is the API's model id.
+func (m *SessionMetrics) Usage(t session.Tier, model string, tk session.Tokens, costUSD float64) {
+	tier, model := tierLabel(t), SanitizeLabel(model)
+	if costUSD > 0 {
+		m.cost.WithLabelValues(tier, model).Add(costUSD)
+	}
+	for kind, n := range map[string]int64{TokensInput: tk.Input, TokensOutput: tk.Output, TokensCacheRead: tk.CacheRead, TokensCacheWrite: tk.CacheCreation} {
+		if n > 0 {
+			m.tokens.WithLabelValues(tier, model, kind).Add(float64(n))
+		}
+	}
+}
 
 // Started counts a session of tier t as running.
 func (m *SessionMetrics) Started(t session.Tier) {
@@ -123,6 +137,9 @@ func (m *SessionMetrics) Finished(r session.Record) {
 	}
 	if d > 0 {
 		m.duration.WithLabelValues(tier).Observe(d.Seconds())
+	}
+	if r.Metered { // counted live by Usage
+		return
 	}
 	if r.CostUSD > 0 {
 		m.cost.WithLabelValues(tier, SanitizeLabel(r.Model)).Add(r.CostUSD)

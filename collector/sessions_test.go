@@ -36,6 +36,10 @@ claudeops_sessions_total{outcome="remediated",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="not_fixed",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="needs_human",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="resolved",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="3",trigger="alert"} 0
 claudeops_sessions_total{outcome="dry_run",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="error",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="timeout",tier="2",trigger="alert"} 0
@@ -101,6 +105,10 @@ claudeops_sessions_total{outcome="interrupted",tier="1",trigger="manual"} 0
 claudeops_sessions_total{outcome="not_fixed",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="needs_human",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="resolved",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="budget_exhausted",tier="3",trigger="alert"} 0
 claudeops_sessions_total{outcome="dry_run",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="error",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="timeout",tier="2",trigger="alert"} 0

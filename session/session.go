@@ -49,6 +49,9 @@ const (
 	OutcomeDryRun      Outcome = "dry_run"
 	OutcomeError       Outcome = "error"
 	OutcomeTimeout     Outcome = "timeout"
+	// OutcomeBudgetExhausted: the proxy refused a request once the
+	// session's or the day's budget was spent.
+	OutcomeBudgetExhausted Outcome = "budget_exhausted"
 	// OutcomeInterrupted: the daemon shut down while the session ran (issue 4).
 	OutcomeInterrupted Outcome = "interrupted"
 	// OutcomeRunning is the outcome of a session that has not ended yet.
@@ -59,7 +62,7 @@ const (
 var Outcomes = []Outcome{
 	OutcomeHealthy, OutcomeIssuesFound, OutcomeRemediated, OutcomeNotFixed,
 	OutcomeEscalated, OutcomeNeedsHuman, OutcomeResolved, OutcomeDryRun,
-	OutcomeError, OutcomeTimeout, OutcomeInterrupted,
+	OutcomeError, OutcomeTimeout, OutcomeInterrupted, OutcomeBudgetExhausted,
 }
 
 // CancelCause is given to context.WithCancelCause to say why a running session is
@@ -172,6 +175,9 @@ type Record struct {
 	Turns        int               `json:"turns"`
 	CostUSD      float64           `json:"total_cost_usd"`
 	Tokens       map[string]Tokens `json:"tokens,omitempty"` // by model
+	// Metered: cost and tokens are what the daemon's API proxy counted as
+	// the model served them (already in the metrics), not the CLI's claim.
+	Metered bool `json:"metered,omitempty"`
 	Denials      []Denial          `json:"permission_denials,omitempty"`
 	Actions      []Action          `json:"actions,omitempty"`
 

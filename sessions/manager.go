@@ -85,6 +85,9 @@ type Config struct {
 	// Budget returns what a new session may spend in USD (0 = no limit) and
 	// whether a session of this tier may start at all.
 	Budget func(t session.Tier) (maxUSD float64, ok bool)
+	// Meter, when set, meters each session through the API proxy: its
+	// record's cost and tokens are what the proxy counted.
+	Meter  *Meter
 	Logger *slog.Logger
 }
 
@@ -188,7 +191,18 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 	if len(all.Settings) > 0 {
 		req.Settings, _ = json.Marshal(all.Settings)
 	}
+	if m.cfg.Meter != nil {
+		m.cfg.Meter.Begin(rec.ID, spec.Tier, maxUSD)
+	}
 	out := m.runner.Run(ctx, req)
+	if m.cfg.Meter != nil {
+		var refused bool
+		out.CostUSD, out.Tokens, refused = m.cfg.Meter.End(rec.ID)
+		out.Metered = true
+		if refused && (out.Outcome == session.OutcomeError || out.Outcome == session.OutcomeNotFixed) {
+			out.Outcome, out.Reason = session.OutcomeBudgetExhausted, "the budget was spent; the API proxy refused the next request"
+		}
+	}
 
 	if m.cfg.DryRun && spec.Tier > session.Tier1 && out.StructuredOutput != nil && out.Outcome != session.OutcomeError {
 		out.Outcome = session.OutcomeDryRun
