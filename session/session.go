@@ -177,9 +177,9 @@ type Record struct {
 	Tokens       map[string]Tokens `json:"tokens,omitempty"` // by model
 	// Metered: cost and tokens are what the daemon's API proxy counted as
 	// the model served them (already in the metrics), not the CLI's claim.
-	Metered bool `json:"metered,omitempty"`
-	Denials      []Denial          `json:"permission_denials,omitempty"`
-	Actions      []Action          `json:"actions,omitempty"`
+	Metered bool     `json:"metered,omitempty"`
+	Denials []Denial `json:"permission_denials,omitempty"`
+	Actions []Action `json:"actions,omitempty"`
 
 	StructuredOutput json.RawMessage `json:"structured_output,omitempty"`
 	Transcript       string          `json:"transcript,omitempty"`
