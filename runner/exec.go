@@ -21,8 +21,9 @@ type process struct {
 	done   chan error // receives cmd.Wait's result once
 }
 
-// startProcess starts path in dir with exactly env and stdin from /dev/null.
-func startProcess(path string, args, env []string, dir string) (*process, error) {
+// startProcess starts path in dir with exactly env and stdin from /dev/null;
+// extra become its fds 3, 4… (closed here once it has started).
+func startProcess(path string, args, env []string, dir string, extra ...*os.File) (*process, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -38,11 +39,15 @@ func startProcess(path string, args, env []string, dir string) (*process, error)
 	cmd.Env = env
 	cmd.Stdout = outW
 	cmd.Stderr = errW
+	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
 	// The child has its copies; ours would keep the pipes open forever.
 	outW.Close()
 	errW.Close()
+	for _, f := range extra {
+		f.Close()
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()

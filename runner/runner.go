@@ -48,7 +48,10 @@ type Config struct {
 	// ExtraEnv is added to every session's environment last (test knobs such
 	// as CLAUDE_CODE_MAX_RETRIES).
 	ExtraEnv map[string]string
-	Logger   *slog.Logger
+	// Sandbox confines every session (see Sandbox); nil runs sessions
+	// unsandboxed, with a warning each.
+	Sandbox *Sandbox
+	Logger  *slog.Logger
 }
 
 // Runner starts sessions; it is safe for concurrent use.
@@ -149,15 +152,38 @@ func (r *Runner) run(ctx context.Context, req session.Request, rec *session.Reco
 		fail(rec, subtypeCLIMissing, fmt.Sprintf("claude CLI not found at %s: %v", r.cfg.ClaudePath, lookErr))
 		return
 	}
+	var sb *sandboxPlan
+	if r.cfg.Sandbox == nil {
+		log.Warn("session runs unsandboxed: its tools see the daemon's files, sockets and network")
+	} else {
+		var sbArgs []string
+		sb, sbArgs, env, err = r.sandbox(ctx, req, path, env, dir, scratch, log)
+		if err != nil {
+			tr.event(ev)
+			fail(rec, subtypeSandboxUnavailable, err.Error())
+			log.Error("session not run: cannot sandbox it", "err", err)
+			return
+		}
+		defer sb.close()
+		args = sbArgs
+		ev.Args, ev.Sandbox = args, sb.logged
+	}
 	if cause := context.Cause(ctx); cause != nil {
 		tr.event(ev)
 		stopped(ctx, rec, false, 0)
 		return
 	}
-	p, err := startProcess(path, args, env, dir)
+	var p *process
+	if sb != nil {
+		p, err = sb.start(scratch)
+	} else {
+		p, err = startProcess(path, args, env, dir)
+	}
 	if err != nil {
 		tr.event(ev)
-		if errors.Is(err, os.ErrNotExist) {
+		if sb != nil {
+			fail(rec, subtypeSandboxUnavailable, "start bwrap: "+err.Error())
+		} else if errors.Is(err, os.ErrNotExist) {
 			fail(rec, subtypeCLIMissing, fmt.Sprintf("claude CLI not found at %s: %v", path, err))
 		} else {
 			fail(rec, subtypeStart, "start claude CLI: "+err.Error())
@@ -343,6 +369,8 @@ type startEvent struct {
 	PID        int             `json:"pid,omitempty"`
 	PGID       int             `json:"pgid,omitempty"`
 	Args       []string        `json:"args,omitempty"`
+	// Sandbox is the bwrap command line, environment values left out.
+	Sandbox []string `json:"sandbox,omitempty"`
 }
 
 type endEvent struct {
