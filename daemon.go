@@ -153,7 +153,13 @@ func serve(o *options, logger *slog.Logger) error {
 	if apiKey != "" {
 		secrets = append(secrets, apiKey)
 	}
+	sandbox, err := newSandbox(o)
+	if err != nil {
+		return err
+	}
+	sandboxState := checkSandbox(ctx, sandbox, reg, logger)
 	rn := runner.New(runner.Config{
+		Sandbox:    sandbox,
 		ClaudePath: o.claudePath, ResultsDir: o.resultsDir,
 		Secrets: secrets, Timeout: o.sessionTimeout, Grace: o.sessionGrace, Logger: logger.With("component", "runner"),
 	})
@@ -208,7 +214,7 @@ func serve(o *options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	endpoint, err := newSessionEndpoint(o.sessionListen, opsmcp.New(chain, catalog, o.promURL != ""), proxy, meter)
+	endpoint, err := newSessionEndpoint(o.sessionListen, sandbox, opsmcp.New(chain, catalog, o.promURL != ""), proxy, meter)
 	if err != nil {
 		return err
 	}
@@ -258,13 +264,18 @@ func serve(o *options, logger *slog.Logger) error {
 	var ready sync.Once
 	readyCh := make(chan struct{})
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Claude Ops is Healthy.") })
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-readyCh:
-			fmt.Fprintln(w, "Claude Ops is Ready.")
 		default:
 			http.Error(w, "Claude Ops is not ready.", http.StatusServiceUnavailable)
+			return
 		}
+		if err := sandboxState.err(r.Context()); err != nil {
+			http.Error(w, "Claude Ops is not ready: no session can run: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Claude Ops is Ready.")
 	})
 	// Reload re-reads the repos now (each session re-reads them anyway); a
 	// broken repo file is reported, never a failed reload.

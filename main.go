@@ -53,6 +53,9 @@ type options struct {
 	engineHost                      string
 	sessionListen                   string
 	maxRequests                     int
+	sandboxDisable                  bool
+	sandboxSecrets                  []string
+	sandboxDomains                  []string
 
 	log promslog.Config
 }
@@ -126,6 +129,12 @@ func addFlags(app *kingpin.Application, o *options) {
 		Default("127.0.0.1:0").StringVar(&o.sessionListen)
 	app.Flag("session.max-requests", "Model requests one session may make before the API proxy refuses more (runaway guard; 0 = none).").
 		Default("200").IntVar(&o.maxRequests)
+	app.Flag("sandbox.disable", "Run sessions WITHOUT the sandbox: their tools see the daemon's files, sockets and network. Unsafe; every session logs a warning.").
+		Envar("CLAUDEOPS_SANDBOX_DISABLE").BoolVar(&o.sandboxDisable)
+	app.Flag("sandbox.secret-path", "More paths or name patterns hidden from sessions (repeatable), besides the defaults, the state dir and the token and key files.").
+		StringsVar(&o.sandboxSecrets)
+	app.Flag("sandbox.allowed-domain", "A domain sessions' Bash may reach over HTTP(S) (repeatable; default none: probes go through the typed http_probe).").
+		StringsVar(&o.sandboxDomains)
 	app.Flag("budget.daily-usd", "Daily spend limit over all sessions, UTC day (0 = none).").Envar("CLAUDEOPS_DAILY_BUDGET_USD").Default("0").Float64Var(&o.budgetUSD)
 	promslogflag.AddFlags(app, &o.log)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/claude-ops/claude-ops/apiproxy"
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/opsmcp"
+	"github.com/claude-ops/claude-ops/runner"
 	"github.com/claude-ops/claude-ops/services"
 	"github.com/claude-ops/claude-ops/sessions"
 )
@@ -81,30 +83,40 @@ func newProxy(o *options, apiKey string, reg prometheus.Registerer, logger *slog
 	return apiproxy.New(cfg)
 }
 
-// sessionEndpoint is where sessions reach the daemon: a loopback listener
-// serving the MCP server ops (the typed tools) and the Messages API proxy.
+// sessionEndpoint is where sessions reach the daemon: the MCP server ops
+// (the typed tools) and the Messages API proxy, on a loopback listener for
+// unsandboxed sessions and on a unix socket the sandbox bridges in.
 type sessionEndpoint struct {
-	ops      *opsmcp.Server
-	proxy    *apiproxy.Proxy
-	meter    *sessions.Meter
-	listener net.Listener
-	http     *http.Server
+	ops       *opsmcp.Server
+	proxy     *apiproxy.Proxy
+	meter     *sessions.Meter
+	listeners []net.Listener
+	// base is the URL at which a session's CLI reaches the endpoint.
+	base string
+	http *http.Server
 }
 
-func newSessionEndpoint(addr string, ops *opsmcp.Server, proxy *apiproxy.Proxy, meter *sessions.Meter) (*sessionEndpoint, error) {
+func newSessionEndpoint(addr string, sb *runner.Sandbox, ops *opsmcp.Server, proxy *apiproxy.Proxy, meter *sessions.Meter) (*sessionEndpoint, error) {
+	mux := http.NewServeMux()
+	mux.Handle(opsmcp.Path, ops.Handler())
+	mux.Handle("/", proxy)
+	e := &sessionEndpoint{ops: ops, proxy: proxy, meter: meter, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for sessions on %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(opsmcp.Path, ops.Handler())
-	mux.Handle("/", proxy)
-	return &sessionEndpoint{ops: ops, proxy: proxy, meter: meter, listener: l,
-		http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+	e.listeners, e.base = append(e.listeners, l), "http://"+l.Addr().String()
+	if sb != nil {
+		_ = os.Remove(sb.Bridge) // a socket left by a killed daemon; the state dir is ours
+		u, err := net.Listen("unix", sb.Bridge)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("listen for sandboxed sessions: %w", err)
+		}
+		e.listeners, e.base = append(e.listeners, u), sb.BridgeURL()
+	}
+	return e, nil
 }
-
-// base is the endpoint's URL as the CLI reaches it.
-func (e *sessionEndpoint) base() string { return "http://" + e.listener.Addr().String() }
 
 // Serve answers sessions until ctx is done.
 func (e *sessionEndpoint) Serve(ctx context.Context) error {
@@ -114,10 +126,17 @@ func (e *sessionEndpoint) Serve(ctx context.Context) error {
 		defer cancel()
 		_ = e.http.Shutdown(sctx)
 	}()
-	if err := e.http.Serve(e.listener); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	errc := make(chan error, len(e.listeners))
+	for _, l := range e.listeners {
+		go func() { errc <- e.http.Serve(l) }()
 	}
-	return nil
+	var first error
+	for range e.listeners {
+		if err := <-errc; first == nil && !errors.Is(err, http.ErrServerClosed) {
+			first = err
+		}
+	}
+	return first
 }
 
 // Attach implements sessions.Attachment: the session's CLI gets the API
@@ -132,9 +151,9 @@ func (e *sessionEndpoint) Attach(b sessions.Binding) (sessions.Attached, func())
 	apiToken, unregisterAPI := e.proxy.Register(apiproxy.Session{ID: b.ID, Tier: b.Tier, Service: b.Service, Meter: e.meter})
 	return sessions.Attached{
 			Env: map[string]string{
-				opsTokenEnv: opsToken, "ANTHROPIC_API_KEY": apiToken, "ANTHROPIC_BASE_URL": e.base(),
+				opsTokenEnv: opsToken, "ANTHROPIC_API_KEY": apiToken, "ANTHROPIC_BASE_URL": e.base,
 			},
-			MCPServers: map[string]json.RawMessage{opsmcp.Name: opsmcp.MCPConfig(e.base()+opsmcp.Path, "${"+opsTokenEnv+"}")},
+			MCPServers: map[string]json.RawMessage{opsmcp.Name: opsmcp.MCPConfig(e.base+opsmcp.Path, "${"+opsTokenEnv+"}")},
 			Allow:      e.ops.Tools(b.Tier),
 		}, func() {
 			unregisterOps()
