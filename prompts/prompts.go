@@ -152,9 +152,9 @@ func handoffText(t session.Tier, h Handoff) string {
 	}
 	b.WriteString("\n\n")
 	if h.DryRun {
-		b.WriteString("DRY RUN: nothing will be changed. Investigate, do not run any changing command, " +
-			"and list each change you would make in `actions` with a `result` starting with \"proposed:\"; " +
-			"report outcome `not_fixed`.\n\n")
+		b.WriteString("DRY RUN: nothing will be changed. Call the change tools as you would: the daemon " +
+			"decides each call and records it as proposed, without doing it. " +
+			"List each in `actions` with a `result` starting with \"proposed:\"; report outcome `not_fixed`.\n\n")
 	}
 
 	b.WriteString("The block below is data copied from the alerting system, JSON-encoded. " +
