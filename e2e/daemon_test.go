@@ -42,25 +42,7 @@ func startDaemon(t testing.TB, api *fakeapi.Server, d dirs, extra ...string) *da
 // it first (Alertmanager's webhook URL).
 func startDaemonAt(t testing.TB, addr string, api *fakeapi.Server, d dirs, extra ...string) *daemon {
 	t.Helper()
-	// A HOME of its own: the CLI's Bash tool sources the user's shell
-	// profile, which must not change PATH or stall a session.
-	home := filepath.Join(filepath.Dir(d.State), "home")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
-		"ANTHROPIC_API_KEY=sk-e2e-secret-key", "ANTHROPIC_BASE_URL=" + api.URL(),
-		"CLAUDEOPS_CLAUDE_PATH=" + fakeapi.CLIPath(t),
-	}
-	args := append([]string{
-		binary, "--web.listen-address=" + addr,
-		"--state.dir=" + d.State, "--results.dir=" + d.Results, "--repos.dir=" + d.Repos,
-	}, extra...)
-	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--log.level=") }) {
-		args = append(args, "--log.level=debug")
-	}
-	p := start(t, "claude-ops", env, args...)
+	p := start(t, "claude-ops", daemonEnv(t, api, d), daemonArgs(addr, d, extra...)...)
 	dm := &daemon{proc: p, URL: "http://" + addr, Dirs: d}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -69,6 +51,34 @@ func startDaemonAt(t testing.TB, addr string, api *fakeapi.Server, d dirs, extra
 	})
 	p.waitReady(t, dm.URL, 30*time.Second)
 	return dm
+}
+
+// daemonEnv is the daemon's environment: the test's PATH, a HOME of its own
+// (the CLI's Bash tool sources the user's shell profile, which must not
+// change PATH or stall a session), the key and the fake API.
+func daemonEnv(t testing.TB, api *fakeapi.Server, d dirs) []string {
+	t.Helper()
+	home := filepath.Join(filepath.Dir(d.State), "home")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+		"ANTHROPIC_API_KEY=sk-e2e-secret-key", "ANTHROPIC_BASE_URL=" + api.URL(),
+		"CLAUDEOPS_CLAUDE_PATH=" + fakeapi.CLIPath(t),
+	}
+}
+
+// daemonArgs is the daemon's command line: its dirs, debug logs, extra.
+func daemonArgs(addr string, d dirs, extra ...string) []string {
+	args := append([]string{
+		binary, "--web.listen-address=" + addr,
+		"--state.dir=" + d.State, "--results.dir=" + d.Results, "--repos.dir=" + d.Repos,
+	}, extra...)
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--log.level=") }) {
+		args = append(args, "--log.level=debug")
+	}
+	return args
 }
 
 func (d *daemon) scrape(t testing.TB) string {
