@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -323,5 +324,65 @@ func TestTypedActionsDryRun(t *testing.T) {
 	}
 	if got := w.startedAt(t, w.web); !got.Equal(webStart) {
 		t.Errorf("dry run restarted web: %s → %s", webStart, got)
+	}
+}
+
+// BenchmarkTypedRestart measures, with the real CLI in its sandbox, the
+// daemon and Podman, the time from the model's restart_service call to the
+// next model request carrying its result (the CLI's own overhead included),
+// and the daemon's part of it (claudeops_action_duration_seconds).
+//
+//	go test -run '^$' -bench BenchmarkTypedRestart -benchtime 10x ./e2e/
+func BenchmarkTypedRestart(b *testing.B) {
+	pm := podmantest.Start(b)
+	d := newDirs(b)
+	// A container that stops on SIGTERM: the restart measures the engine,
+	// not a stop timeout (sleep as PID 1 ignores SIGTERM for 10 s).
+	pm.Run(b, "web", nil, "sh", "-c", `trap "exit 0" TERM; sleep 100000 & wait`)
+	writeFile(b, filepath.Join(d.Repos, "shop", ".claude-ops", "services.yaml"), "services:\n  - name: web\n")
+	var (
+		mu    sync.Mutex
+		sent  = map[int]time.Time{}
+		total time.Duration
+		n     int
+	)
+	api := fakeapi.Start(b, func(r *fakeapi.Request) fakeapi.Turn {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(r.Model, "haiku") {
+			return tier1Healthy
+		}
+		if at, ok := sent[r.Turn-1]; ok && r.Turn <= b.N {
+			total += time.Since(at)
+			n++
+		}
+		if r.Turn >= b.N {
+			return remediationDone("needs_human")
+		}
+		sent[r.Turn] = time.Now()
+		return fakeapi.Turn{Tools: []fakeapi.ToolUse{opsCall("restart_service", svc("web"))}}
+	})
+	dm := startDaemon(b, api, d, "--schedule.interval=1h", "--webhook.no-auth", "--engine.host="+pm.Host,
+		"--cooldown.max-restarts=1000000", "--log.level=info")
+	b.ResetTimer()
+	dm.postAlert(b, "WebDown", "web")
+	waitFor(b, 600*time.Second, "the restarts", func() bool {
+		in, ok := dm.incidentOf(b, "web")
+		return ok && len(in.Sessions) > 0 && in.Sessions[0].Outcome != "" && in.Sessions[0].Outcome != "running"
+	})
+	b.StopTimer()
+	mu.Lock()
+	defer mu.Unlock()
+	if n == 0 {
+		b.Fatal("no restart measured")
+	}
+	scrape := dm.scrape(b)
+	sum := sampleValue(scrape, `claudeops_action_duration_seconds_sum{action="restart"}`)
+	count := sampleValue(scrape, `claudeops_action_duration_seconds_count{action="restart"}`)
+	s, _ := strconv.ParseFloat(sum, 64)
+	c, _ := strconv.ParseFloat(count, 64)
+	b.ReportMetric(float64(total.Milliseconds())/float64(n), "ms/call-to-result")
+	if c > 0 {
+		b.ReportMetric(s/c*1000, "ms/daemon")
 	}
 }
