@@ -274,3 +274,32 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.failed, f.msg = true, fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
+
+// TestNonStreaming: a request without "stream": true is answered with one
+// JSON message, as the real API does (the CLI retries a broken stream so).
+func TestNonStreaming(t *testing.T) {
+	s := Start(t, Sequence(Turn{Text: "Hi.", Tools: []ToolUse{Bash("ls")}, Usage: Usage{InputTokens: 7, OutputTokens: 3}}))
+	code, events, body := post(t, s, `{"model":"claude-haiku-5-5","stream":false,"messages":[{"role":"user","content":"x"}]}`)
+	if code != 200 || events != nil {
+		t.Fatalf("code %d, events %v", code, events)
+	}
+	var m struct {
+		Type       string `json:"type"`
+		StopReason string `json:"stop_reason"`
+		Content    []struct {
+			Type, Text, Name string
+			Input            map[string]any
+		} `json:"content"`
+		Usage struct {
+			Input  int `json:"input_tokens"`
+			Output int `json:"output_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	if m.Type != "message" || m.StopReason != "tool_use" || len(m.Content) != 2 || m.Content[0].Text != "Hi." ||
+		m.Content[1].Name != "Bash" || m.Content[1].Input["command"] != "ls" || m.Usage.Input != 7 || m.Usage.Output != 3 {
+		t.Errorf("message = %+v", m)
+	}
+}

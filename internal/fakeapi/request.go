@@ -18,6 +18,9 @@ type Request struct {
 	Turn int
 	// ToolResults are the tool_result blocks of the last user message.
 	ToolResults []ToolResult
+	// Stream is the body's "stream": the CLI always streams, but retries a
+	// failed stream once without.
+	Stream bool
 	// APIKey is the x-api-key header.
 	APIKey string
 	// BodyBytes is the size of the raw body; Body is the raw body.
@@ -39,6 +42,7 @@ type wireBody struct {
 	System   json.RawMessage `json:"system"`
 	Tools    json.RawMessage `json:"tools"`
 	Messages json.RawMessage `json:"messages"`
+	Stream   bool            `json:"stream"`
 }
 
 type wireMessage struct {
@@ -63,6 +67,7 @@ func parseRequest(body []byte) (*Request, error) {
 		return nil, err
 	}
 	r := &Request{
+		Stream:               b.Stream,
 		Model:                b.Model,
 		BodyBytes:            len(body),
 		Body:                 body,

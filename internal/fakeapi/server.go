@@ -1,6 +1,7 @@
 package fakeapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -133,9 +134,14 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 			usage.InputTokens = max(1, req.EstimatedInputTokens)
 		}
 	}
+	w.Header().Set("request-id", requestID)
+	if !req.Stream { // as the real API: the whole message as JSON
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(message(s.nextID("msg"), req.Model, turn, usage, func() string { return s.nextID("toolu") }))
+		return
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("request-id", requestID)
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
 	streamTurn(&sseWriter{w: w, f: f}, s.nextID("msg"), req.Model, turn, usage,

@@ -86,6 +86,36 @@ func streamTurn(s *sseWriter, msgID, model string, t Turn, usage Usage, toolID f
 	s.event("message_stop", obj{"type": "message_stop"})
 }
 
+// message is a turn as one non-streamed Messages API answer.
+func message(msgID, model string, t Turn, usage Usage, toolID func() string) obj {
+	var content []any
+	contentBytes := 0
+	if t.Text != "" {
+		content = append(content, obj{"type": "text", "text": t.Text})
+		contentBytes += len(t.Text)
+	}
+	for _, tu := range t.Tools {
+		input, err := json.Marshal(tu.Input)
+		if err != nil || tu.Input == nil {
+			input = []byte("{}")
+		}
+		content = append(content, obj{"type": "tool_use", "id": toolID(), "name": tu.Name, "input": json.RawMessage(input)})
+		contentBytes += len(input) + len(tu.Name)
+	}
+	stop := "end_turn"
+	if len(t.Tools) > 0 {
+		stop = "tool_use"
+	}
+	out := usage.OutputTokens
+	if out == 0 {
+		out = max(1, contentBytes/4)
+	}
+	return obj{"id": msgID, "type": "message", "role": "assistant", "model": model, "content": content,
+		"stop_reason": stop, "stop_sequence": nil,
+		"usage": obj{"input_tokens": usage.InputTokens, "output_tokens": out,
+			"cache_creation_input_tokens": usage.CacheCreation, "cache_read_input_tokens": usage.CacheRead}}
+}
+
 // errorTypes are Anthropic's error types by HTTP status.
 var errorTypes = map[int]string{
 	400: "invalid_request_error",
