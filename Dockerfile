@@ -18,8 +18,13 @@ FROM node:22-bookworm-slim
 ARG CLAUDE_CODE_VERSION=2.1.330
 # docker.io gives sessions a docker CLI for the (optional) mounted socket.
 ARG INSTALL_DOCKER_CLI=false
+# bubblewrap and socat: every session runs in bwrap, with socat bridging the
+# daemon's socket in, and the CLI's own sandbox around Bash needs both too.
+# The container needs user namespaces and a fresh /proc for them: see
+# docker-compose.yaml's security_opt and the README ("Sandbox in a container").
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl openssh-client git dnsutils tini \
+      bubblewrap socat \
  && if [ "$INSTALL_DOCKER_CLI" = "true" ]; then apt-get install -y --no-install-recommends docker.io; fi \
  && rm -rf /var/lib/apt/lists/*
 RUN npm install -g "@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}" \

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 missing=()
 for pkg in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
            promtool:prometheus amtool:prometheus-alertmanager jq:jq docker-compose:docker-compose \
-           podman:podman runc:runc busybox:busybox-static bwrap:bubblewrap socat:socat; do
+           podman:podman runc:runc busybox:busybox-static bwrap:bubblewrap socat:socat curl:curl; do
   command -v "${pkg%%:*}" >/dev/null 2>&1 || missing+=("${pkg##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

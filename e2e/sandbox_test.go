@@ -51,11 +51,11 @@ func TestSandboxedSessionAttacks(t *testing.T) {
 	tcp, tcpConns := countingListener(t, "tcp", "127.0.0.1:0")
 
 	planted := map[string]string{
-		filepath.Join(d.Repos, "app", ".env"):                "PLANTED-DOTENV-7f3a",
+		filepath.Join(d.Repos, "app", ".env"):                 "PLANTED-DOTENV-7f3a",
 		filepath.Join(d.Repos, "app", "deploy", "id_ed25519"): "PLANTED-SSHKEY-91c2",
-		filepath.Join(d.Repos, "app", "tls", "server.pem"):   "PLANTED-PEM-55d0",
-		filepath.Join(d.Repos, "app", "kubeconfig"):          "PLANTED-KUBE-08be",
-		filepath.Join(d.State, "planted.txt"):                "PLANTED-STATE-c3d4",
+		filepath.Join(d.Repos, "app", "tls", "server.pem"):    "PLANTED-PEM-55d0",
+		filepath.Join(d.Repos, "app", "kubeconfig"):           "PLANTED-KUBE-08be",
+		filepath.Join(d.State, "planted.txt"):                 "PLANTED-STATE-c3d4",
 	}
 	for p, v := range planted {
 		writeFile(t, p, v+"\n")
