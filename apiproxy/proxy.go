@@ -314,6 +314,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, ent *entry, body
 
 	sink := p.newSink(ent, reqModel, resp)
 	copyResponseHeader(w.Header(), resp.Header)
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The CLI retries a 401 for minutes unless told not to, and no
+		// retry helps a key the model API rejected.
+		w.Header().Set("X-Should-Retry", "false")
+	}
 	w.WriteHeader(resp.StatusCode)
 	p.metrics.requests.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	rc := http.NewResponseController(w)

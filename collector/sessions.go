@@ -86,11 +86,13 @@ var (
 	tier1Outcomes = []session.Outcome{
 		session.OutcomeHealthy, session.OutcomeIssuesFound, session.OutcomeError,
 		session.OutcomeTimeout, session.OutcomeInterrupted, session.OutcomeBudgetExhausted,
+		session.OutcomeAuthFailed,
 	}
 	remediationOutcomes = []session.Outcome{
 		session.OutcomeRemediated, session.OutcomeNotFixed, session.OutcomeNeedsHuman,
 		session.OutcomeResolved, session.OutcomeDryRun, session.OutcomeError,
 		session.OutcomeTimeout, session.OutcomeInterrupted, session.OutcomeBudgetExhausted,
+		session.OutcomeAuthFailed,
 	}
 )
 

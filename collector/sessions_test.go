@@ -40,6 +40,10 @@ claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="manual"} 0
 claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="schedule"} 0
 claudeops_sessions_total{outcome="budget_exhausted",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="budget_exhausted",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="3",trigger="alert"} 0
 claudeops_sessions_total{outcome="dry_run",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="error",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="timeout",tier="2",trigger="alert"} 0
@@ -109,6 +113,10 @@ claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="manual"} 0
 claudeops_sessions_total{outcome="budget_exhausted",tier="1",trigger="schedule"} 0
 claudeops_sessions_total{outcome="budget_exhausted",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="budget_exhausted",tier="3",trigger="alert"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="1",trigger="manual"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="1",trigger="schedule"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="2",trigger="alert"} 0
+claudeops_sessions_total{outcome="auth_failed",tier="3",trigger="alert"} 0
 claudeops_sessions_total{outcome="dry_run",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="error",tier="2",trigger="alert"} 0
 claudeops_sessions_total{outcome="timeout",tier="2",trigger="alert"} 0

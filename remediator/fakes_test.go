@@ -107,10 +107,40 @@ type fakeSessions struct {
 	calls               []*fakeCall
 	running, maxRunning int
 	cancels             []cancelCall
-	ended               map[string]session.Outcome // what each Run returned
+	ended               map[string]session.Outcome  // what each Run returned
+	live                map[string][]session.Action // actions of running sessions (act)
 	budget              func(sessions.Spec) bool
 	auto                func(sessions.Spec) session.Record
 }
+
+// act records an action decided during a running session, as the action
+// chain does through the manager's AddAction.
+func (f *fakeSessions) act(id string, a session.Action) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.live == nil {
+		f.live = map[string][]session.Action{}
+	}
+	f.live[id] = append(f.live[id], a)
+}
+
+// Get shows a running session's record so far (LiveSessions).
+func (f *fakeSessions) Get(id string) (session.Record, <-chan struct{}, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ended := f.ended[id]; ended {
+		return session.Record{}, nil, false
+	}
+	for _, c := range f.calls {
+		if c.Spec.ID == id {
+			return session.Record{ID: id, Outcome: session.OutcomeRunning, Actions: slices.Clone(f.live[id])}, nil, true
+		}
+	}
+	return session.Record{}, nil, false
+}
+
+// blind hides Get: Sessions that cannot show a running session.
+type blind struct{ Sessions }
 
 func (f *fakeSessions) Run(ctx context.Context, spec sessions.Spec) (session.Record, error) {
 	f.mu.Lock()
@@ -144,6 +174,7 @@ func (f *fakeSessions) Run(ctx context.Context, spec sessions.Spec) (session.Rec
 		f.ended = map[string]session.Outcome{}
 	}
 	f.ended[spec.ID] = rec.Outcome
+	rec.Actions = append(slices.Clone(f.live[spec.ID]), rec.Actions...)
 	f.mu.Unlock()
 	rec.ID, rec.Tier, rec.IncidentID = spec.ID, spec.Tier, spec.IncidentID
 	return rec, nil
@@ -257,10 +288,12 @@ func (s *fakeStore) ListIncidents(_ context.Context, limit int) ([]store.Inciden
 // ---- alertmanager ----------------------------------------------------------
 
 type fakeAM struct {
-	mu     sync.Mutex
-	pushes []PostableAlert
-	active map[string]bool // fingerprints Alertmanager lists
-	polls  int
+	mu       sync.Mutex
+	pushes   []PostableAlert
+	active   map[string]bool // fingerprints Alertmanager lists
+	polls    int
+	pushErr  error // Push fails with it (nothing recorded)
+	failures int   // pushes failed
 }
 
 func newFakeAM() *fakeAM { return &fakeAM{active: map[string]bool{}} }
@@ -268,8 +301,24 @@ func newFakeAM() *fakeAM { return &fakeAM{active: map[string]bool{}} }
 func (a *fakeAM) Push(_ context.Context, alerts []PostableAlert) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.pushErr != nil {
+		a.failures++
+		return a.pushErr
+	}
 	a.pushes = append(a.pushes, alerts...)
 	return nil
+}
+
+func (a *fakeAM) setPushErr(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pushErr = err
+}
+
+func (a *fakeAM) failed() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failures
 }
 
 func (a *fakeAM) Active(_ context.Context, fps []string) (map[string]bool, error) {
@@ -334,6 +383,7 @@ type setup struct {
 	am    *fakeAM       // nil: none
 	ses   *fakeSessions // nil: new
 	inbox Inbox         // nil: none
+	blind bool          // the remediator cannot look at running sessions
 }
 
 func newHarness(t testing.TB, s setup) *harness {
@@ -348,8 +398,12 @@ func newHarness(t testing.TB, s setup) *harness {
 	if h.ses == nil {
 		h.ses = &fakeSessions{}
 	}
+	var ses Sessions = h.ses
+	if s.blind {
+		ses = blind{h.ses}
+	}
 	d := Deps{
-		Sessions: h.ses, Store: h.st, Clock: h.clk, Registerer: h.reg,
+		Sessions: ses, Store: h.st, Clock: h.clk, Registerer: h.reg,
 		Context: NewContextProvider(nil, func(svc string) string { return "rules of " + svc }),
 		Prompt: func(t session.Tier, hd prompts.Handoff) (string, string) {
 			h.mu.Lock()

@@ -23,10 +23,23 @@ import (
 //	                           │            │ timeout
 //	                           └─not fixed──┴──▶ needs_human ──resolved──▶ closed (needs_human)
 //
-// Any state before needs_human closes with outcome resolved when every
-// firing alert of the incident resolves while no tier claimed a fix (a
-// running session is cancelled). Budget, cooldown and blast-radius refusals
-// go to needs_human directly.
+// Any state before needs_human closes when every firing alert of the
+// incident resolves while no tier claimed a fix; a running session is
+// cancelled. The outcome is remediated when that session had done a change
+// (a restart, redeploy or playbook with result done: the change fixed it),
+// and resolved otherwise. Budget, cooldown and blast-radius refusals go to
+// needs_human directly.
+//
+// A session that ended on a model API outage (5xx, 529, 429, timeout) runs
+// again at the same tier after APIRetryFirst, APIRetrySecond, APIRetryThird
+// (the incident stays in tier2 or tier3, RetryAt set); one more outage goes
+// to needs_human (ReasonAPIUnavailable). A session that ended with
+// budget_exhausted or auth_failed goes to needs_human directly.
+//
+// In dry-run nothing pages a human: a session that proposed a change, and
+// any incident that would go to needs_human, goes to dry_run instead, with
+// one info alert (AlertDryRunProposal); it closes with outcome dry_run when
+// its alerts resolve.
 type State string
 
 // The incident states.
@@ -43,17 +56,25 @@ const (
 	StateVerify3 State = "verify3"
 	// StateNeedsHuman: no tier could fix it; a human is paged until the alerts resolve.
 	StateNeedsHuman State = "needs_human"
+	// StateDryRun: dry-run only; the sessions proposed changes (or could
+	// not), reported once; waiting for the alerts to resolve, paging nobody.
+	StateDryRun State = "dry_run"
 	// StateClosed: final.
 	StateClosed State = "closed"
 )
 
-// Reasons an incident needs a human (Incident.Reason).
+// Reasons an incident needs a human, or in dry-run why it stopped
+// (Incident.Reason).
 const (
-	ReasonBudget      = "budget"       // the daily budget forbade a session
-	ReasonBlastRadius = "blast_radius" // too many distinct services remediated this hour
-	ReasonCooldown    = "cooldown"     // the action gate refused an action over its cooldown
-	ReasonNotFixed    = "not_fixed"    // Tier 3 did not report fixed
-	ReasonNotVerified = "not_verified" // Tier 3 reported fixed but the alerts kept firing
+	ReasonBudget         = "budget"                // the budget forbade a session, or was spent during one
+	ReasonBlastRadius    = "blast_radius"          // too many distinct services remediated this hour
+	ReasonCooldown       = "cooldown"              // the action gate refused an action over its cooldown
+	ReasonNotFixed       = "not_fixed"             // Tier 3 did not report fixed
+	ReasonNotVerified    = "not_verified"          // Tier 3 reported fixed but the alerts kept firing
+	ReasonAPIUnavailable = "model_api_unavailable" // the model API failed MaxAPIRetries+1 sessions in a row
+	ReasonAuthFailed     = "auth_failed"           // the model API rejected the key
+	ReasonProposed       = "proposed"              // dry-run: a session proposed changes
+	ReasonNoProposal     = "no_proposal"           // dry-run: no tier proposed a change
 )
 
 // Alert is one alert of an incident.
@@ -75,7 +96,9 @@ type SessionRef struct {
 	Start   time.Time       `json:"start"`
 	End     time.Time       `json:"end,omitzero"`
 	Outcome session.Outcome `json:"outcome"`
-	Reason  string          `json:"reason,omitempty"`
+	// ErrorSubtype is the runner's error subtype (api_error, ...).
+	ErrorSubtype string `json:"error_subtype,omitempty"`
+	Reason       string `json:"reason,omitempty"`
 	// Result is the session's structured output, when it had one.
 	Result *session.RemediationResult `json:"result,omitempty"`
 	// Actions are the gate's decisions during the session.
@@ -95,13 +118,23 @@ type Incident struct {
 	Opened  time.Time `json:"opened"`
 	Updated time.Time `json:"updated"`
 	Closed  time.Time `json:"closed,omitzero"`
-	// Outcome is set once closed: remediated, resolved or needs_human.
+	// Outcome is set once closed: remediated, resolved, needs_human or dry_run.
 	Outcome session.Outcome `json:"outcome,omitempty"`
 	// Reason is why a human is needed (Reason* constants); Detail says more.
 	Reason string `json:"reason,omitempty"`
 	Detail string `json:"detail,omitempty"`
-	// CooldownRefusal is the gate's reason when it refused an action over its cooldown.
+	// CooldownRefusal is the gate's reason when it refused a change over a
+	// limit (cooldown, blast radius, budget): the limit that blocked.
 	CooldownRefusal string `json:"cooldown_refusal,omitempty"`
+	// Refused are the changes refused during the sessions, with the stage
+	// that refused and why (at most 50).
+	Refused []Refusal `json:"refused,omitempty"`
+	// APIFailures counts the sessions of the current tier, in a row, that
+	// ended on a model API outage; APIError is the last one's error, and
+	// RetryAt when the tier runs again.
+	APIFailures int       `json:"api_failures,omitempty"`
+	APIError    string    `json:"api_error,omitempty"`
+	RetryAt     time.Time `json:"retry_at,omitzero"`
 	// VerifyDeadline is when verification gives up (verify2, verify3).
 	VerifyDeadline  time.Time    `json:"verify_deadline,omitzero"`
 	NeedsHumanSince time.Time    `json:"needs_human_since,omitzero"`
@@ -115,6 +148,9 @@ type incident struct {
 	running string            // id of the running session, "" if none
 	cancel  func(cause error) // cancels the running session's context
 	queued  bool              // waiting in the run queue
+	// resolving: every alert resolved while the running session could not
+	// be looked at; its result decides the outcome.
+	resolving bool
 }
 
 // tier is the tier the incident is at (for running and for escalation labels).
@@ -131,6 +167,7 @@ func (in *incident) view() Incident {
 	v := in.Incident
 	v.Alerts = slices.Clone(v.Alerts)
 	v.Sessions = slices.Clone(v.Sessions)
+	v.Refused = slices.Clone(v.Refused)
 	return v
 }
 

@@ -98,6 +98,10 @@ func (r *Remediator) Resume(ctx context.Context) error {
 		}
 		switch in.State {
 		case StateOpen, StateTier2, StateTier3:
+			if in.RetryAt.After(now) {
+				break // waits for its retry after a model API error (onTimer)
+			}
+			in.RetryAt = time.Time{}
 			r.enqueueRun(in)
 		case StateVerify2, StateVerify3:
 			if in.VerifyDeadline.IsZero() {
@@ -107,6 +111,8 @@ func (r *Remediator) Resume(ctx context.Context) error {
 			r.m.needsHuman.WithLabelValues(in.Service).Set(1)
 			r.push([]PostableAlert{r.needsHumanAlert(in, now.Add(AlertTTL))})
 			lp.nextResend = now.Add(AlertResendInterval)
+		case StateDryRun:
+			// Reported when it got there; watched until its alerts resolve.
 		default:
 			r.log.Error("cannot resume incident in unknown state", "id", in.ID, "state", in.State)
 			continue
@@ -499,17 +505,74 @@ func (r *Remediator) onResult(ctx context.Context, res result) {
 		return
 	}
 	r.fill(ref, res)
+	in.addRefusals(ref)
 	r.touch(in)
-	r.log.Info("session ended", "incident", in.ID, "service", in.Service, "tier", int(res.tier), "session", res.session, "outcome", ref.Outcome)
+	r.log.Info("session ended", "incident", in.ID, "service", in.Service, "tier", int(res.tier), "session", res.session,
+		"outcome", ref.Outcome, "error_subtype", ref.ErrorSubtype, "reason", ref.Reason)
+	if in.resolving {
+		in.resolving = false
+		if len(in.firing()) == 0 {
+			r.close(in, resolvedOutcome(ref.Actions))
+			return
+		}
+	}
 	if in.CooldownRefusal != "" {
-		r.needsHuman(in, ReasonCooldown, in.CooldownRefusal)
+		r.needsHuman(in, in.limitReason(), in.CooldownRefusal)
 		return
 	}
+	if r.cfg.DryRun {
+		if p := proposed(ref.Actions); len(p) > 0 {
+			r.dryRunEnd(in, ReasonProposed, fmt.Sprintf("the Tier %d session proposed %d change(s)", ref.Tier, len(p)))
+			return
+		}
+	}
+	switch classifyAPI(ref.Outcome, ref.ErrorSubtype, ref.Reason) {
+	case apiBilling:
+		r.needsHuman(in, ReasonBudget, fmt.Sprintf("the budget was spent during the Tier %d session %s (%s): %s", ref.Tier, ref.ID, ref.Outcome, ref.Reason))
+		return
+	case apiAuth:
+		r.needsHuman(in, ReasonAuthFailed, fmt.Sprintf("the model API key is missing or was rejected: the Tier %d session %s ended %s: %s", ref.Tier, ref.ID, ref.Outcome, ref.Reason))
+		return
+	case apiUnavailable:
+		r.onAPIOutage(in, ref)
+		return
+	}
+	in.APIFailures, in.APIError = 0, ""
 	if ref.Outcome == session.OutcomeRemediated {
 		r.startVerify(ctx, in)
 		return
 	}
 	r.escalate(in, false)
+}
+
+// resolvedOutcome is the outcome of an incident whose alerts all resolved
+// while its session ran: remediated when the session had done a change.
+func resolvedOutcome(actions []session.Action) session.Outcome {
+	if acted(actions) {
+		return session.OutcomeRemediated
+	}
+	return session.OutcomeResolved
+}
+
+// onAPIOutage: the session ended on a model API outage. Its tier runs again
+// after a backoff; after MaxAPIRetries retries, a human.
+func (r *Remediator) onAPIOutage(in *incident, ref *SessionRef) {
+	in.APIFailures++
+	in.APIError = ref.Reason
+	if in.APIError == "" {
+		in.APIError = fmt.Sprintf("%s %s", ref.Outcome, ref.ErrorSubtype)
+	}
+	d, ok := apiRetryDelay(in.APIFailures)
+	if !ok {
+		r.needsHuman(in, ReasonAPIUnavailable, fmt.Sprintf("model API unavailable: %d Tier %d sessions in a row ended on a model API error; the last: %s",
+			in.APIFailures, ref.Tier, in.APIError))
+		return
+	}
+	in.RetryAt = r.clock.Now().Add(d)
+	r.m.apiRetries.WithLabelValues(ref.Tier.String()).Inc()
+	r.touch(in)
+	r.log.Warn("model API error; the same tier runs again later", "incident", in.ID, "service", in.Service,
+		"tier", int(ref.Tier), "failures", in.APIFailures, "retry_at", in.RetryAt, "error", in.APIError)
 }
 
 func (r *Remediator) fill(ref *SessionRef, res result) {
@@ -518,7 +581,7 @@ func (r *Remediator) fill(ref *SessionRef, res result) {
 	if ref.End.IsZero() {
 		ref.End = r.clock.Now()
 	}
-	ref.Outcome, ref.Reason = rec.Outcome, rec.Reason
+	ref.Outcome, ref.ErrorSubtype, ref.Reason = rec.Outcome, rec.ErrorSubtype, rec.Reason
 	ref.Actions, ref.CostUSD = rec.Actions, rec.CostUSD
 	if res.err != nil {
 		ref.Outcome, ref.Reason = session.OutcomeError, res.err.Error()
@@ -553,11 +616,12 @@ func (r *Remediator) startVerify(ctx context.Context, in *incident) {
 // escalate moves an incident whose tier failed to the next tier or to a human.
 func (r *Remediator) escalate(in *incident, notVerified bool) {
 	if in.CooldownRefusal != "" {
-		r.needsHuman(in, ReasonCooldown, in.CooldownRefusal)
+		r.needsHuman(in, in.limitReason(), in.CooldownRefusal)
 		return
 	}
 	if in.tier() == session.Tier2 {
 		in.State, in.VerifyDeadline = StateTier3, time.Time{}
+		in.APIFailures, in.APIError, in.RetryAt = 0, "", time.Time{}
 		r.m.escalations.WithLabelValues(escTier2, escTier3).Inc()
 		r.touch(in)
 		r.enqueueRun(in)
@@ -572,18 +636,27 @@ func (r *Remediator) escalate(in *incident, notVerified bool) {
 	if s := in.lastEnded(session.Tier3); s != nil {
 		detail = fmt.Sprintf("Tier 3 ended with outcome %s", s.Outcome)
 	}
+	if r.cfg.DryRun {
+		r.dryRunEnd(in, ReasonNoProposal, "neither Tier 2 nor Tier 3 proposed a change; "+detail)
+		return
+	}
 	r.needsHuman(in, ReasonNotFixed, detail)
 }
 
 // needsHuman pages a human: metric, and an alert kept alive in Alertmanager.
+// In dry-run it reports instead (dryRunEnd): nothing pages.
 func (r *Remediator) needsHuman(in *incident, reason, detail string) {
+	if r.cfg.DryRun {
+		r.dryRunEnd(in, reason, detail)
+		return
+	}
 	now := r.clock.Now()
 	from := escTier2
 	if in.tier() == session.Tier3 {
 		from = escTier3
 	}
 	in.State, in.Reason, in.Detail = StateNeedsHuman, reason, detail
-	in.NeedsHumanSince, in.VerifyDeadline, in.queued = now, time.Time{}, false
+	in.NeedsHumanSince, in.VerifyDeadline, in.RetryAt, in.queued = now, time.Time{}, time.Time{}, false
 	r.m.escalations.WithLabelValues(from, escHuman).Inc()
 	r.m.needsHuman.WithLabelValues(in.Service).Set(1)
 	r.touch(in)
@@ -595,6 +668,19 @@ func (r *Remediator) needsHuman(in *incident, reason, detail string) {
 	r.log.Warn("incident needs a human", "id", in.ID, "service", in.Service, "reason", reason, "detail", detail)
 }
 
+// dryRunEnd: in dry-run, the incident is reported once (AlertDryRunProposal,
+// severity info) with what its sessions proposed, and waits for its alerts
+// to resolve. Nobody is paged.
+func (r *Remediator) dryRunEnd(in *incident, reason, detail string) {
+	now := r.clock.Now()
+	in.State, in.Reason, in.Detail = StateDryRun, reason, detail
+	in.VerifyDeadline, in.RetryAt, in.queued = time.Time{}, time.Time{}, false
+	r.touch(in)
+	r.push([]PostableAlert{r.dryRunAlert(in, now)})
+	r.schedulePoll(now)
+	r.log.Info("dry run: incident reported, nothing done", "id", in.ID, "service", in.Service, "reason", reason, "detail", detail)
+}
+
 // onAllResolved: every firing alert of the incident resolved.
 func (r *Remediator) onAllResolved(ctx context.Context, in *incident) {
 	switch in.State {
@@ -602,17 +688,49 @@ func (r *Remediator) onAllResolved(ctx context.Context, in *incident) {
 		r.close(in, session.OutcomeRemediated)
 	case StateNeedsHuman:
 		r.close(in, session.OutcomeNeedsHuman)
+	case StateDryRun:
+		r.close(in, session.OutcomeDryRun)
 	default: // open, tier2, tier3: running or waiting
+		outcome := session.OutcomeResolved
 		if in.running != "" {
-			r.sessions.Cancel(in.running, session.OutcomeResolved)
-			in.cancel(session.Cancelled(session.OutcomeResolved))
+			live, ok := r.liveActions(in.running)
+			if !ok {
+				// Cannot look at it (or it just ended): stop it, and let
+				// its record decide (onResult).
+				in.resolving = true
+				r.sessions.Cancel(in.running, session.OutcomeResolved)
+				in.cancel(session.Cancelled(session.OutcomeResolved))
+				r.touch(in)
+				return
+			}
+			// A change the session did fixed it: the session and the
+			// incident are remediated. Otherwise it resolved on its own.
+			outcome = resolvedOutcome(live)
+			r.sessions.Cancel(in.running, outcome)
+			in.cancel(session.Cancelled(outcome))
 			if s := in.session(in.running); s != nil {
-				s.Outcome, s.End = session.OutcomeResolved, r.clock.Now()
+				s.Outcome, s.End, s.Actions = outcome, r.clock.Now(), live
+				s.Reason = "the incident's alerts resolved while the session ran"
+				in.addRefusals(s)
 			}
 			in.running, in.cancel = "", nil
 		}
-		r.close(in, session.OutcomeResolved)
+		r.close(in, outcome)
 	}
+}
+
+// liveActions returns the actions a running session did so far, when the
+// Sessions can tell (LiveSessions) and the session still runs.
+func (r *Remediator) liveActions(id string) ([]session.Action, bool) {
+	ls, ok := r.sessions.(LiveSessions)
+	if !ok {
+		return nil, false
+	}
+	rec, _, ok := ls.Get(id)
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(rec.Actions), true
 }
 
 func (r *Remediator) close(in *incident, outcome session.Outcome) {
@@ -623,7 +741,7 @@ func (r *Remediator) close(in *incident, outcome session.Outcome) {
 		r.push([]PostableAlert{r.needsHumanAlert(in, now)})
 	}
 	in.State, in.Closed, in.Outcome = StateClosed, now, outcome
-	in.VerifyDeadline, in.queued = time.Time{}, false
+	in.VerifyDeadline, in.RetryAt, in.queued, in.resolving = time.Time{}, time.Time{}, false, false
 	r.m.incidents.WithLabelValues(string(outcome)).Inc()
 	delete(lp.byID, in.ID)
 	if lp.byService[in.Service] == in {
@@ -639,7 +757,7 @@ func (r *Remediator) close(in *incident, outcome session.Outcome) {
 // watched reports whether the incident waits for its alerts to resolve.
 func watched(in *incident) bool {
 	switch in.State {
-	case StateVerify2, StateVerify3, StateNeedsHuman:
+	case StateVerify2, StateVerify3, StateNeedsHuman, StateDryRun:
 		return true
 	}
 	return false
@@ -669,6 +787,11 @@ func (r *Remediator) nextWake() time.Time {
 			poll = true
 		case StateNeedsHuman:
 			poll, human = true, true
+		case StateDryRun:
+			poll = true
+		}
+		if in.running == "" {
+			consider(in.RetryAt)
 		}
 	}
 	if r.am == nil {
@@ -720,6 +843,13 @@ func (r *Remediator) onTimer(ctx context.Context) {
 	lp := r.lp
 	now := r.clock.Now()
 	for _, in := range r.sorted() {
+		if !in.RetryAt.IsZero() && !now.Before(in.RetryAt) && in.running == "" {
+			in.RetryAt = time.Time{}
+			r.touch(in)
+			r.enqueueRun(in)
+			r.log.Info("running the tier again after a model API error", "id", in.ID, "service", in.Service,
+				"tier", int(in.tier()), "failures", in.APIFailures)
+		}
 		if (in.State == StateVerify2 || in.State == StateVerify3) && !now.Before(in.VerifyDeadline) {
 			if s := in.lastEnded(in.tier()); s != nil {
 				s.NotVerified = true
@@ -830,9 +960,11 @@ func (r *Remediator) pusher(ctx context.Context, pushes <-chan []PostableAlert, 
 	send := func(ctx context.Context, alerts []PostableAlert) {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := r.am.Push(pctx, alerts); err != nil {
+		err := r.am.Push(pctx, alerts)
+		if err != nil {
 			r.log.Error("alertmanager push failed", "alerts", len(alerts), "err", err)
 		}
+		r.notePushed(alerts, err)
 	}
 	for {
 		select {
@@ -850,6 +982,27 @@ func (r *Remediator) pusher(ctx context.Context, pushes <-chan []PostableAlert, 
 					return
 				}
 			}
+		}
+	}
+}
+
+// notePushed keeps claudeops_needs_human_alert_pushed: 1 while a service's
+// needs-human alert is in Alertmanager as last pushed, 0 when its last push
+// failed, absent once ended.
+func (r *Remediator) notePushed(alerts []PostableAlert, err error) {
+	now := r.clock.Now()
+	for _, a := range alerts {
+		if a.Labels["alertname"] != AlertNeedsHuman {
+			continue
+		}
+		g := r.m.pushed
+		switch svc := a.Labels["service"]; {
+		case !a.EndsAt.After(now):
+			g.DeleteLabelValues(svc)
+		case err != nil:
+			g.WithLabelValues(svc).Set(0)
+		default:
+			g.WithLabelValues(svc).Set(1)
 		}
 	}
 }

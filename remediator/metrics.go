@@ -22,6 +22,8 @@ type metrics struct {
 	needsHuman  *prometheus.GaugeVec
 	queueDepth  prometheus.Gauge
 	incidents   *prometheus.CounterVec
+	apiRetries  *prometheus.CounterVec
+	pushed      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,17 +46,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		incidents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "claudeops", Name: "incidents_total",
-			Help: "Incidents closed, by outcome (remediated, resolved, needs_human).",
+			Help: "Incidents closed, by outcome (remediated, resolved, needs_human, dry_run).",
 		}, []string{"outcome"}),
+		apiRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "claudeops", Name: "remediation_api_retries_total",
+			Help: "Sessions scheduled to run again at the same tier after a model API outage (5xx, 529, 429, timeout), by tier.",
+		}, []string{"tier"}),
+		pushed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "claudeops", Name: "needs_human_alert_pushed",
+			Help: "1 while the service's needs-human alert is in Alertmanager as last pushed, 0 when its last push failed; absent when none is pushed.",
+		}, []string{"service"}),
 	}
 	for _, p := range [][2]string{{escTier2, escTier3}, {escTier2, escHuman}, {escTier3, escHuman}} {
 		m.escalations.WithLabelValues(p[0], p[1])
 	}
-	for _, o := range []session.Outcome{session.OutcomeRemediated, session.OutcomeResolved, session.OutcomeNeedsHuman} {
+	for _, o := range []session.Outcome{session.OutcomeRemediated, session.OutcomeResolved, session.OutcomeNeedsHuman, session.OutcomeDryRun} {
 		m.incidents.WithLabelValues(string(o))
 	}
+	for _, t := range []session.Tier{session.Tier2, session.Tier3} {
+		m.apiRetries.WithLabelValues(t.String())
+	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.open, m.escalations, m.needsHuman, m.queueDepth, m.incidents} {
+		for _, c := range []prometheus.Collector{m.open, m.escalations, m.needsHuman, m.queueDepth, m.incidents, m.apiRetries, m.pushed} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -83,6 +83,16 @@ type Sessions interface {
 	Cancel(id string, o session.Outcome) bool
 }
 
+// LiveSessions is implemented by Sessions that show a running session's
+// record so far, with the actions decided until now (*sessions.Manager).
+// When an incident's alerts all resolve while its session runs, a session
+// that already did a change is stopped with outcome remediated, one that did
+// nothing with outcome resolved. Without it, the session is stopped as
+// resolved and the actions of its final record decide the incident's outcome.
+type LiveSessions interface {
+	Get(id string) (rec session.Record, done <-chan struct{}, ok bool)
+}
+
 // Store persists incidents (*store.Store).
 type Store interface {
 	SaveIncident(ctx context.Context, in store.Incident) error
@@ -223,6 +233,7 @@ func New(cfg Config, d Deps) (*Remediator, error) {
 var (
 	_ webhook.Sink = (*Remediator)(nil)
 	_ Sessions     = (*sessions.Manager)(nil)
+	_ LiveSessions = (*sessions.Manager)(nil)
 	_ Store        = (*store.Store)(nil)
 	_ Tier1Loader  = (*store.Store)(nil)
 	_ Alertmanager = (*AlertmanagerClient)(nil)
@@ -283,9 +294,10 @@ func (r *Remediator) add(alerts []webhook.Alert, id int64) bool {
 	return true
 }
 
-// CooldownRefused is called by the action gate when it refused an action of
-// the incident's session over its cooldown. When that session ends, the
-// incident goes to needs-human with this reason; no further tier runs.
+// CooldownRefused is called by the action gate when it refused a change of
+// the incident's session over a limit (cooldown, blast radius, budget). When
+// that session ends, the incident goes to needs-human with this reason (the
+// refused action's stage names the limit); no further tier runs.
 func (r *Remediator) CooldownRefused(incidentID, reason string) {
 	r.mu.Lock()
 	r.refusals = append(r.refusals, refusal{incidentID, reason})

@@ -2,6 +2,7 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -177,12 +178,21 @@ func TestVerifyTimeout(t *testing.T) {
 	h.wantMetric(1, "claudeops_escalations_total", "from", "2", "to", "3")
 }
 
+// apiError is the record of a session whose CLI gave up on the model API,
+// as the runner reports it (runner/outcome.go).
+func apiError(reason string) session.Record {
+	return session.Record{Outcome: session.OutcomeError, ErrorSubtype: "api_error", Reason: reason}
+}
+
 // What each Tier 2 outcome leads to.
 func TestTier2Outcomes(t *testing.T) {
 	for _, tc := range []struct {
-		rec  session.Record
-		err  error
-		want State
+		name   string
+		rec    session.Record
+		err    error
+		want   State
+		reason string // Incident.Reason
+		retry  bool   // waits to run Tier 2 again
 	}{
 		{rec: record(session.OutcomeRemediated, "s", "f"), want: StateVerify2},
 		{rec: record(session.OutcomeNotFixed, "s", "f"), want: StateTier3},
@@ -191,17 +201,50 @@ func TestTier2Outcomes(t *testing.T) {
 		{rec: session.Record{Outcome: session.OutcomeTimeout}, want: StateTier3},
 		{rec: record(session.OutcomeDryRun, "would restart", "f"), want: StateTier3},
 		{rec: session.Record{}, want: StateTier3},
+		// The model API, not Tier 2, failed: Tier 2 again later.
+		{name: "api 529", rec: apiError("api_error: 529 overloaded"), want: StateTier2, retry: true},
+		{name: "api 500", rec: apiError("api_error: 500 internal server error"), want: StateTier2, retry: true},
+		{name: "api 429", rec: apiError("api_error: 429 rate limited"), want: StateTier2, retry: true},
+		{name: "api timeout", rec: apiError("API Error: Request timed out."), want: StateTier2, retry: true},
+		{name: "proxy unreachable upstream", rec: apiError("api_error: 502 claude-ops proxy: upstream unreachable"), want: StateTier2, retry: true},
+		// A request the API refuses as such is Tier 2's failure.
+		{name: "api 400", rec: apiError("api_error: 400 prompt is too long"), want: StateTier3},
+		// No point in Tier 3: a human.
+		{rec: session.Record{Outcome: session.OutcomeBudgetExhausted, Reason: "the budget was spent"}, want: StateNeedsHuman, reason: ReasonBudget},
+		{name: "api 402", rec: apiError("api_error: 402 budget spent"), want: StateNeedsHuman, reason: ReasonBudget},
+		{rec: session.Record{Outcome: session.OutcomeAuthFailed, Reason: "invalid x-api-key"}, want: StateNeedsHuman, reason: ReasonAuthFailed},
+		{name: "api 401", rec: apiError("api_error: 401 invalid x-api-key"), want: StateNeedsHuman, reason: ReasonAuthFailed},
 	} {
-		t.Run(string(tc.rec.Outcome), func(t *testing.T) {
+		name := tc.name
+		if name == "" {
+			name = string(tc.rec.Outcome)
+		}
+		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, setup{}).start()
 			h.fire("db", "Down")
 			h.waitCalls(1)[0].finish(tc.rec)
-			h.waitState("db", tc.want)
+			if tc.want == StateTier2 {
+				eventually(t, "the session's end", func() bool { in, _ := h.incident("db"); return in.Sessions[0].Outcome != session.OutcomeRunning })
+			}
+			in := h.waitState("db", tc.want)
+			if in.Reason != tc.reason {
+				t.Errorf("reason = %q, want %q", in.Reason, tc.reason)
+			}
+			if tc.retry != !in.RetryAt.IsZero() || tc.retry && (in.APIFailures != 1 || in.APIError != tc.rec.Reason) {
+				t.Errorf("retry at %v, api failures %d, api error %q", in.RetryAt, in.APIFailures, in.APIError)
+			}
 			if tc.want == StateTier3 {
 				h.waitCalls(2)
 				if p := h.handoff(1).H.Previous; p == nil || p.Summary == "" {
 					t.Errorf("tier 3 previous = %+v", p)
 				}
+			}
+			if tc.want == StateNeedsHuman {
+				if calls, _, _ := h.ses.snapshot(); len(calls) != 1 {
+					t.Errorf("sessions = %d, want 1 (no Tier 3)", len(calls))
+				}
+				h.wantMetric(0, "claudeops_escalations_total", "from", "2", "to", "3")
+				h.wantMetric(1, "claudeops_escalations_total", "from", "2", "to", "human")
 			}
 		})
 	}
@@ -322,6 +365,30 @@ func TestRestart(t *testing.T) {
 			},
 		},
 		{
+			name: "a retry after a model API error keeps its time",
+			before: func(h *harness) {
+				h.fire("db", "Down")
+				h.waitCalls(1)[0].finish(apiError("api_error: 529 overloaded"))
+				eventually(h.t, "the retry planned", func() bool { in, _ := h.incident("db"); return !in.RetryAt.IsZero() })
+				h.clk.Advance(30 * time.Second)
+			},
+			after: func(t *testing.T, h *harness) {
+				h.fire("web", "Down") // marker
+				h.waitCalls(1)
+				if calls, _, _ := h.ses.snapshot(); len(calls) != 1 || calls[0].Spec.Service != "web" {
+					t.Fatalf("db ran again before its retry time")
+				}
+				h.clk.Advance(30 * time.Second)
+				calls := h.waitCalls(2)
+				if calls[1].Spec.Service != "db" || calls[1].Spec.Tier != session.Tier2 {
+					t.Errorf("spec = %+v", calls[1].Spec)
+				}
+				if in := h.waitState("db", StateTier2); in.APIFailures != 1 || !in.RetryAt.IsZero() {
+					t.Errorf("incident = %+v", in)
+				}
+			},
+		},
+		{
 			name: "needs human stays paged",
 			before: func(h *harness) {
 				h.fire("db", "Down")
@@ -356,7 +423,7 @@ func TestRestart(t *testing.T) {
 			}
 			h1.ses.mu.Lock()
 			for _, c := range h1.ses.calls {
-				if o := h1.ses.ended[c.Spec.ID]; o != session.OutcomeInterrupted && o != session.OutcomeNotFixed && o != session.OutcomeRemediated {
+				if o := h1.ses.ended[c.Spec.ID]; o != session.OutcomeInterrupted && o != session.OutcomeNotFixed && o != session.OutcomeRemediated && o != session.OutcomeError {
 					t.Errorf("session %s ended %q at shutdown, want interrupted", c.Spec.ID, o)
 				}
 			}
@@ -476,19 +543,60 @@ func TestBlastRadius(t *testing.T) {
 	h.wantMetric(2, "claudeops_escalations_total", "from", "2", "to", "human")
 }
 
-// (10) The gate refused an action over its cooldown: after the session, a
-// human, without Tier 3.
+// (10) The gate refused an action over a limit: after the session, a human,
+// without Tier 3; the reason names the limit, and the alert and the API say
+// which action was refused, where and why.
 func TestCooldownRefused(t *testing.T) {
-	for _, outcome := range []session.Outcome{session.OutcomeNotFixed, session.OutcomeRemediated} {
-		t.Run(string(outcome), func(t *testing.T) {
-			h := newHarness(t, setup{}).start()
+	for _, tc := range []struct {
+		outcome session.Outcome
+		stage   session.Stage // of the refused action in the record, "" for none
+		reason  string
+	}{
+		{session.OutcomeNotFixed, "", ReasonCooldown},
+		{session.OutcomeRemediated, "", ReasonCooldown},
+		{session.OutcomeNotFixed, session.StageCooldown, ReasonCooldown},
+		{session.OutcomeNotFixed, session.StageBlastRadius, ReasonBlastRadius},
+		{session.OutcomeRemediated, session.StageBudget, ReasonBudget},
+	} {
+		t.Run(string(tc.outcome)+"/"+string(tc.stage), func(t *testing.T) {
+			am := newFakeAM()
+			am.setActive("db-Down", true)
+			h := newHarness(t, setup{am: am}).start()
 			h.fire("db", "Down")
 			c := h.waitCalls(1)[0]
 			h.r.CooldownRefused(c.Spec.IncidentID, "restart: 2 in the last 4h")
-			c.finish(record(outcome, "", ""))
+			rec := record(tc.outcome, "", "")
+			if tc.stage != "" {
+				rec.Actions = []session.Action{
+					{Service: "db", Action: "container_logs", Target: "db", Result: "done", Stage: "execute"},
+					{Service: "db", Action: "restart", Target: "db", Result: "refused", Stage: string(tc.stage),
+						Reason: "refused at stage " + string(tc.stage) + ": restart: 2 in the last 4h"},
+				}
+			}
+			c.finish(rec)
 			in := h.waitState("db", StateNeedsHuman)
-			if in.Reason != ReasonCooldown || in.Detail != "restart: 2 in the last 4h" {
+			if in.Reason != tc.reason || in.Detail != "restart: 2 in the last 4h" || in.CooldownRefusal != "restart: 2 in the last 4h" {
 				t.Errorf("incident = %+v", in)
+			}
+			var p []PostableAlert
+			eventually(t, "needs-human alert", func() bool { p = am.pushed(AlertNeedsHuman); return len(p) == 1 })
+			ann := p[0].Annotations
+			if ann["reason"] != tc.reason || ann["cooldown"] != "restart: 2 in the last 4h" ||
+				!strings.Contains(ann["description"], "Blocked by a limit of the action gate: restart: 2 in the last 4h") {
+				t.Errorf("annotations = %v", ann)
+			}
+			if tc.stage != "" {
+				want := "Tier 2: restart db refused at stage " + string(tc.stage) + ": refused at stage"
+				if len(in.Refused) != 1 || in.Refused[0].Stage != string(tc.stage) || in.Refused[0].Action != "restart" ||
+					!strings.Contains(ann["refused_actions"], want) || !strings.Contains(ann["description"], want) {
+					t.Errorf("refused = %+v, annotations %v", in.Refused, ann)
+				}
+				views, _ := json.Marshal(h.r.Incidents())
+				if !strings.Contains(string(views), `"stage":"`+string(tc.stage)+`"`) || !strings.Contains(string(views), `"cooldown_refusal":"restart: 2 in the last 4h"`) {
+					t.Errorf("GET /api/v1/incidents = %s", views)
+				}
+			} else if _, ok := ann["refused_actions"]; ok {
+				t.Errorf("refused_actions without a refusal: %v", ann)
 			}
 			h.fire("web", "Down") // marker
 			h.waitCalls(2)

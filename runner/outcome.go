@@ -20,7 +20,11 @@ const (
 	subtypeLineTooLong        = "line_too_long"
 	subtypeReadError          = "read_error"
 	subtypePanic              = "panic"
+	subtypeAuth               = "authentication_error"
 )
+
+// AuthFailedReason begins the reason of an auth_failed session.
+const AuthFailedReason = "the model API rejected the key"
 
 // maxReason bounds the text copied from the CLI into Record.Reason.
 const maxReason = 500
@@ -89,6 +93,11 @@ func (res *streamResult) judge(rec *session.Record, exitErr error, lastStderr st
 			sub = "is_error"
 		}
 		fail(rec, sub, res.errorReason())
+		if r.IsError && rawText(r.APIErrorStatus) == "401" {
+			// The key was refused: no retry or other tier can help.
+			rec.Outcome, rec.ErrorSubtype = session.OutcomeAuthFailed, subtypeAuth
+			rec.Reason = joinReason(AuthFailedReason+":", rec.Reason)
+		}
 	case len(rec.StructuredOutput) == 0:
 		fail(rec, subtypeNoStructuredOutput, "no structured_output")
 	default:

@@ -52,6 +52,9 @@ const (
 	// OutcomeBudgetExhausted: the proxy refused a request once the
 	// session's or the day's budget was spent.
 	OutcomeBudgetExhausted Outcome = "budget_exhausted"
+	// OutcomeAuthFailed: the model API rejected the daemon's key (401); the
+	// session ended at its first request, without retries.
+	OutcomeAuthFailed Outcome = "auth_failed"
 	// OutcomeInterrupted: the daemon shut down while the session ran (issue 4).
 	OutcomeInterrupted Outcome = "interrupted"
 	// OutcomeRunning is the outcome of a session that has not ended yet.
@@ -63,6 +66,7 @@ var Outcomes = []Outcome{
 	OutcomeHealthy, OutcomeIssuesFound, OutcomeRemediated, OutcomeNotFixed,
 	OutcomeEscalated, OutcomeNeedsHuman, OutcomeResolved, OutcomeDryRun,
 	OutcomeError, OutcomeTimeout, OutcomeInterrupted, OutcomeBudgetExhausted,
+	OutcomeAuthFailed,
 }
 
 // CancelCause is given to context.WithCancelCause to say why a running session is

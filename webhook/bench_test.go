@@ -107,7 +107,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, _, err := Decode(body, nil); err != nil {
+		if _, _, _, err := Decode(body, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -131,50 +131,110 @@ func ValidServiceName(s string) bool {
 	return true
 }
 
-// Decode parses and validates a webhook payload, and returns the message and
-// its alerts in payload order, our own included (Ours set). serviceLabels
-// names the labels that name a service, first present wins; nil means
-// [DefaultServiceLabels]. An invalid payload yields a *[RequestError] with
-// status 400 or 422; the rules are in the package documentation.
-func Decode(body []byte, serviceLabels []string) (*Message, []Alert, error) {
+// Reasons an alert is rejected alone, the reason label of
+// claudeops_webhook_alerts_rejected_total. Each is a rule of Claude Ops the
+// alert's content breaks (the 422 class); the other alerts of its
+// notification are still accepted.
+const (
+	RejectNoService           = "no_service"      // none of the service labels is set
+	RejectInvalidService      = "invalid_service" // the service label is not a valid service name
+	RejectTooManyLabels       = "too_many_labels" // more than MaxLabels labels
+	RejectInvalidLabel        = "invalid_label"   // a label name or value breaks the rules
+	RejectTooManyAnnotations  = "too_many_annotations"
+	RejectInvalidAnnotation   = "invalid_annotation" // an annotation name or value breaks the rules
+	RejectInvalidGeneratorURL = "invalid_generator_url"
+)
+
+// RejectReasons lists every reason, for pre-initialising metric series.
+var RejectReasons = []string{
+	RejectNoService, RejectInvalidService, RejectTooManyLabels, RejectInvalidLabel,
+	RejectTooManyAnnotations, RejectInvalidAnnotation, RejectInvalidGeneratorURL,
+}
+
+// Rejected is an alert of a notification that was left out, alone, because
+// its content breaks a rule of Claude Ops.
+type Rejected struct {
+	// Index is the alert's position in the notification.
+	Index int
+	// Alertname is the alert's alertname, clipped to 64 bytes; Fingerprint
+	// its fingerprint (16 lowercase hex digits).
+	Alertname, Fingerprint string
+	// Reason is one of the Reject* constants.
+	Reason string
+	// Detail is a one-line explanation naming the alert by index and
+	// alertname, e.g. `alert 2 ("DiskFull"): no service label (one of
+	// service, container, job)`.
+	Detail string
+}
+
+// Decode parses and validates a webhook payload. It returns the message, the
+// usable alerts in payload order, our own included (Ours set), and the
+// alerts rejected alone. serviceLabels names the labels that name a service,
+// first present wins; nil means [DefaultServiceLabels].
+//
+// A payload that is not an Alertmanager notification, or whose groupKey is
+// unusable, yields a *[RequestError] (400 or 422) and nothing else. An alert
+// that is part of a notification but breaks a rule of Claude Ops (no or an
+// invalid service label, too many or invalid labels or annotations, an
+// invalid generatorURL) is rejected alone; when no alert is usable, Decode
+// returns the rejected alerts and a 422 *[RequestError]. The rules are in the
+// package documentation.
+func Decode(body []byte, serviceLabels []string) (*Message, []Alert, []Rejected, error) {
 	if len(serviceLabels) == 0 {
 		serviceLabels = DefaultServiceLabels
 	}
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, nil, reject(http.StatusBadRequest, "malformed JSON: %s", clip(err.Error(), 200))
+		return nil, nil, nil, reject(http.StatusBadRequest, "malformed JSON: %s", clip(err.Error(), 200))
 	}
 	switch {
 	case m.Version == "":
-		return nil, nil, reject(http.StatusBadRequest, "missing version, want %q", Version)
+		return nil, nil, nil, reject(http.StatusBadRequest, "missing version, want %q", Version)
 	case m.Version != Version:
-		return nil, nil, reject(http.StatusBadRequest, "unsupported version %q, want %q", clip(m.Version, 16), Version)
+		return nil, nil, nil, reject(http.StatusBadRequest, "unsupported version %q, want %q", clip(m.Version, 16), Version)
 	case m.Data == nil || len(m.Alerts) == 0:
-		return nil, nil, reject(http.StatusBadRequest, "no alerts")
+		return nil, nil, nil, reject(http.StatusBadRequest, "no alerts")
 	}
 	if err := checkText(m.GroupKey, MaxGroupKeyBytes, false); err != "" {
-		return nil, nil, reject(http.StatusUnprocessableEntity, "groupKey: %s", err)
+		return nil, nil, nil, reject(http.StatusUnprocessableEntity, "groupKey: %s", err)
 	}
-	alerts := make([]Alert, len(m.Alerts))
+	alerts := make([]Alert, 0, len(m.Alerts))
+	var rejected []Rejected
 	for i := range m.Alerts {
-		if err := decodeAlert(&alerts[i], &m.Alerts[i], i, serviceLabels); err != nil {
-			return nil, nil, err
+		var a Alert
+		bad, err := decodeAlert(&a, &m.Alerts[i], i, serviceLabels)
+		if err != nil {
+			return nil, nil, nil, err
 		}
-		alerts[i].GroupKey = m.GroupKey
+		if bad != nil {
+			rejected = append(rejected, *bad)
+			continue
+		}
+		a.GroupKey = m.GroupKey
+		alerts = append(alerts, a)
 	}
-	return &m, alerts, nil
+	if len(alerts) == 0 {
+		r := rejected[0]
+		if len(rejected) == 1 {
+			return nil, nil, rejected, &RequestError{Code: http.StatusUnprocessableEntity, Reason: r.Detail}
+		}
+		return nil, nil, rejected, reject(http.StatusUnprocessableEntity, "no usable alert: %d alerts rejected, the first: %s", len(rejected), r.Detail)
+	}
+	return &m, alerts, rejected, nil
 }
 
-func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) *RequestError {
+// decodeAlert validates alert i. A payload that is not a notification is an
+// error; an alert that breaks a rule of Claude Ops is a rejection.
+func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) (*Rejected, *RequestError) {
 	if in.Status != StatusFiring && in.Status != StatusResolved {
-		return reject(http.StatusBadRequest, "alert %d: status %q is neither %s nor %s", i, clip(in.Status, 32), StatusFiring, StatusResolved)
+		return nil, reject(http.StatusBadRequest, "alert %d: status %q is neither %s nor %s", i, clip(in.Status, 32), StatusFiring, StatusResolved)
 	}
 	if len(in.Labels) == 0 {
-		return reject(http.StatusBadRequest, "alert %d: no labels", i)
+		return nil, reject(http.StatusBadRequest, "alert %d: no labels", i)
 	}
 	name := in.Labels[string(model.AlertNameLabel)]
 	if name == "" {
-		return reject(http.StatusBadRequest, "alert %d: no %s label", i, model.AlertNameLabel)
+		return nil, reject(http.StatusBadRequest, "alert %d: no %s label", i, model.AlertNameLabel)
 	}
 	// From here on, name the alert by index and alertname; the alertname is
 	// quoted, so a hostile one cannot break the line.
@@ -182,7 +242,7 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		return reject(code, "alert %d (%q): %s", i, clip(name, 64), fmt.Sprintf(format, args...))
 	}
 	if in.StartsAt.IsZero() {
-		return fail(http.StatusBadRequest, "no startsAt")
+		return nil, fail(http.StatusBadRequest, "no startsAt")
 	}
 	fp := in.Fingerprint
 	if fp == "" {
@@ -192,9 +252,15 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		}
 		fp = ls.Fingerprint().String()
 	} else if !isHex16(fp) {
-		return fail(http.StatusBadRequest, "fingerprint %q is not 16 hex digits", clip(fp, 32))
+		return nil, fail(http.StatusBadRequest, "fingerprint %q is not 16 hex digits", clip(fp, 32))
 	} else {
 		fp = strings.ToLower(fp)
+	}
+	refuse := func(reason, format string, args ...any) (*Rejected, *RequestError) {
+		return &Rejected{
+			Index: i, Alertname: oneLine(clip(name, 64)), Fingerprint: fp, Reason: reason,
+			Detail: fail(http.StatusUnprocessableEntity, format, args...).Reason,
+		}, nil
 	}
 
 	ours := in.Labels[OwnLabel] == "true"
@@ -202,7 +268,7 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 	for _, l := range serviceLabels {
 		if v := in.Labels[l]; v != "" {
 			if !ValidServiceName(v) {
-				return fail(http.StatusUnprocessableEntity,
+				return refuse(RejectInvalidService,
 					"label %s=%q is not a valid service name ([A-Za-z0-9][A-Za-z0-9_.:-]*, at most %d bytes)",
 					clip(l, 64), clip(v, 64), MaxServiceBytes)
 			}
@@ -211,33 +277,33 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		}
 	}
 	if service == "" && !ours {
-		return fail(http.StatusUnprocessableEntity, "no service label (one of %s)", clip(strings.Join(serviceLabels, ", "), 200))
+		return refuse(RejectNoService, "no service label (one of %s)", clip(strings.Join(serviceLabels, ", "), 200))
 	}
 
 	if len(in.Labels) > MaxLabels {
-		return fail(http.StatusUnprocessableEntity, "%d labels, at most %d allowed", len(in.Labels), MaxLabels)
+		return refuse(RejectTooManyLabels, "%d labels, at most %d allowed", len(in.Labels), MaxLabels)
 	}
 	for k, v := range in.Labels {
 		if err := checkName(k); err != "" {
-			return fail(http.StatusUnprocessableEntity, "label %s", err)
+			return refuse(RejectInvalidLabel, "label %s", err)
 		}
 		if err := checkText(v, MaxLabelValueBytes, false); err != "" {
-			return fail(http.StatusUnprocessableEntity, "label %s: %s", k, err)
+			return refuse(RejectInvalidLabel, "label %s: %s", k, err)
 		}
 	}
 	if len(in.Annotations) > MaxAnnotations {
-		return fail(http.StatusUnprocessableEntity, "%d annotations, at most %d allowed", len(in.Annotations), MaxAnnotations)
+		return refuse(RejectTooManyAnnotations, "%d annotations, at most %d allowed", len(in.Annotations), MaxAnnotations)
 	}
 	for k, v := range in.Annotations {
 		if err := checkName(k); err != "" {
-			return fail(http.StatusUnprocessableEntity, "annotation %s", err)
+			return refuse(RejectInvalidAnnotation, "annotation %s", err)
 		}
 		if err := checkText(v, MaxAnnotationValueBytes, true); err != "" {
-			return fail(http.StatusUnprocessableEntity, "annotation %s: %s", k, err)
+			return refuse(RejectInvalidAnnotation, "annotation %s: %s", k, err)
 		}
 	}
 	if err := checkText(in.GeneratorURL, MaxLabelValueBytes, false); err != "" {
-		return fail(http.StatusUnprocessableEntity, "generatorURL: %s", err)
+		return refuse(RejectInvalidGeneratorURL, "generatorURL: %s", err)
 	}
 
 	*out = Alert{
@@ -251,7 +317,7 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		GeneratorURL: in.GeneratorURL,
 		Ours:         ours,
 	}
-	return nil
+	return nil, nil
 }
 
 func isHex16(s string) bool {

@@ -17,9 +17,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func TestDecodeGolden(t *testing.T) {
 	for _, name := range []string{"am-0.25", "am-0.34"} {
 		t.Run(name, func(t *testing.T) {
-			msg, alerts, err := Decode([]byte(readTestdata(t, name+".json")), nil)
-			if err != nil {
-				t.Fatal(err)
+			msg, alerts, rejected, err := Decode([]byte(readTestdata(t, name+".json")), nil)
+			if err != nil || len(rejected) != 0 {
+				t.Fatal(err, rejected)
 			}
 			if msg.Receiver != "claude-ops" || msg.ExternalURL != "http://alertmanager.example.org:9093" || msg.TruncatedAlerts != 0 {
 				t.Errorf("message %+v", msg)
@@ -51,7 +51,7 @@ func TestDecodeGolden(t *testing.T) {
 }
 
 func TestDecodeErrorIsRequestError(t *testing.T) {
-	_, _, err := Decode([]byte(`{"version":"4","alerts":[]}`), nil)
+	_, _, _, err := Decode([]byte(`{"version":"4","alerts":[]}`), nil)
 	re, ok := errors.AsType[*RequestError](err)
 	if !ok || re.Code != 400 || re.Error() != "no alerts" {
 		t.Errorf("err %#v", err)
@@ -74,7 +74,7 @@ func TestValidServiceName(t *testing.T) {
 
 func TestAlertKey(t *testing.T) {
 	msg := `{"version":"4","alerts":[{"status":"firing","labels":{"alertname":"A","job":"j"},"startsAt":"2025-06-03T11:14:27.5+02:00","fingerprint":"0123456789abcdef"}]}`
-	_, alerts, err := Decode([]byte(msg), nil)
+	_, alerts, _, err := Decode([]byte(msg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

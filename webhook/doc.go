@@ -14,24 +14,35 @@
 // Alertmanager treats any 2xx answer as delivered, retries 5xx answers and
 // drops a notification answered with 4xx. Hence:
 //
-//   - 202 Accepted: the payload was valid and every new alert in it is queued.
-//     Alerts already seen and our own alerts are acknowledged too.
+//   - 202 Accepted: the payload was valid and every new usable alert in it is
+//     queued. Alerts already seen and our own alerts are acknowledged too.
+//     An alert that breaks a rule of Claude Ops (see "Alerts rejected
+//     alone") is left out, counted and logged; the others still count.
 //   - 4xx: the request can never succeed as sent; it is rejected whole, so
 //     nothing of it half-applies: no alert reaches the queue and the
-//     deduplication store is not touched.
+//     deduplication store is not touched. That is the case of a payload that
+//     is not an Alertmanager notification, and of a notification none of
+//     whose alerts is usable.
 //   - 503 Service Unavailable: try again later (queue full, deduplication
 //     store failing, no token configured). Nothing is acknowledged, and the
 //     keys the request marked as seen are forgotten again (when the [Deduper]
 //     is also a [Forgetter]), so Alertmanager's retry is handled as new.
 //
-// Every answer other than 202 carries a one-line text/plain reason, which
-// Alertmanager writes to its log. Each answer is counted in
+// Every answer carries a one-line text/plain body; for any answer other than
+// 202 it is the reason, which Alertmanager writes to its log. A 202 says how
+// many alerts were queued, duplicate, our own and rejected (with the first
+// rejection's reason). Each answer is counted in
 // claudeops_webhook_requests_total{code}.
 //
 // # Checks, in order, and their status codes
 //
 // The request is checked first, then the payload, then each alert in payload
-// order; the first failure answers.
+// order. A failure with a status code answers at once for the whole request.
+// An alert failing a rule marked "rejected" is left out alone (the reason
+// label of claudeops_webhook_alerts_rejected_total in brackets) and the next
+// alert is checked; when no alert is left, the request is answered 422, with
+// the only rejection's reason or "no usable alert: N alerts rejected, the
+// first: <its reason>". Reasons name the alert by index and alertname.
 //
 //	method is not POST                                     405 (Allow: POST)
 //	no token configured and NoAuth unset                   503
@@ -44,25 +55,29 @@
 //	version missing or not "4"                             400
 //	no alerts                                              400
 //	groupKey over 16 KiB or holding a control character    422
-//	per alert:
+//	per alert, the whole request:
 //	  status neither firing nor resolved                   400
 //	  no labels, or no alertname label                     400
 //	  no startsAt                                          400
 //	  fingerprint present but not 16 hex digits            400
-//	  invalid service name (see below)                     422
-//	  no service label, unless the alert is our own        422
-//	  more than 64 labels or 64 annotations                422
-//	  label or annotation name empty, over 256 bytes, or
-//	    holding a control character                        422
-//	  label value over 4 KiB or holding a control char.    422
-//	  annotation value over 16 KiB, or holding a control
-//	    character other than \n, \t, or \r before \n       422
-//	  generatorURL over 4 KiB or holding a control char.   422
+//	per alert, that alert alone:
+//	  invalid service name (see below)                     rejected [invalid_service]
+//	  no service label, unless the alert is our own        rejected [no_service]
+//	  more than 64 labels                                  rejected [too_many_labels]
+//	  label name empty, over 256 bytes, or holding a
+//	    control character; label value over 4 KiB or
+//	    holding a control character                        rejected [invalid_label]
+//	  more than 64 annotations                             rejected [too_many_annotations]
+//	  annotation name as for labels; annotation value over
+//	    16 KiB, or holding a control character other than
+//	    \n, \t, or \r before \n                            rejected [invalid_annotation]
+//	  generatorURL over 4 KiB or holding a control char.   rejected [invalid_generator_url]
+//	every alert rejected                                   422
 //	deduplication store failing                            503 (Retry-After)
 //	queue full or failing                                  503 (Retry-After)
 //
 // 400 means the payload is not an Alertmanager notification; 422 means it is
-// one, but its content breaks a rule of Claude Ops. Control characters are
+// one, but nothing in it is usable by Claude Ops. Control characters are
 // the C0 range (U+0000–U+001F), DEL (U+007F) and the C1 range
 // (U+0080–U+009F), which covers the ANSI escape (\x1b) and its 8-bit CSI
 // (U+009B). A missing fingerprint is computed from the labels as Alertmanager
@@ -88,9 +103,21 @@
 // most 128 bytes ([ValidServiceName]); it becomes a path element, a metric
 // label and a word in a prompt, so shell metacharacters, spaces, slashes and
 // newlines are refused. An alert with no service label, or an invalid one,
-// fails the whole request with 422 and a reason naming the alert by index and
-// alertname: Alertmanager will not retry it, and the operator fixes the rule
-// or the route.
+// is rejected alone (see below): the operator fixes the rule or the route.
+//
+// # Alerts rejected alone
+//
+// Alertmanager groups alerts of different rules into one notification, and
+// drops a notification answered with 4xx. One alert without a service label
+// must not keep the others of its group from opening incidents, so an alert
+// that breaks a rule of Claude Ops is left out alone: it never reaches the
+// queue nor the deduplication store, it is counted in
+// claudeops_webhook_alerts_rejected_total{reason}, and a warning is logged
+// naming it by index, alertname and fingerprint, with the reason (at most 10
+// lines per request, then one line with the count of the rest). The other
+// alerts are handled as if it were not there. Alertmanager gets 202 and does
+// not retry; its next resend of the group is rejected the same way until the
+// rule or the route is fixed.
 //
 // # Our own alerts
 //
@@ -113,7 +140,8 @@
 // # Metrics
 //
 //	claudeops_webhook_requests_total{code}        requests by HTTP status code
-//	claudeops_alerts_received_total{status}       alerts in valid payloads, duplicates included
+//	claudeops_alerts_received_total{status}       usable alerts in valid payloads, duplicates included
+//	claudeops_webhook_alerts_rejected_total{reason} alerts rejected alone, by reason (see above)
 //	claudeops_webhook_own_alerts_total            alerts labelled claudeops="true", not queued
 //	claudeops_webhook_duplicate_alerts_total      alerts dropped as already seen
 //	claudeops_webhook_alerts_enqueued_total       alerts handed to the queue

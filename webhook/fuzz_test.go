@@ -1,9 +1,12 @@
 package webhook
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -28,6 +31,12 @@ func FuzzDecode(f *testing.F) {
 		payload(func(_, a, _ map[string]any) { delete(a, "fingerprint") }),
 		payload(func(_, _, l map[string]any) { l["service"] = "a\x1bb" }),
 		payload(func(_, _, l map[string]any) { l["claudeops"] = "true"; delete(l, "service"); delete(l, "job") }),
+		payload(func(p, _, _ map[string]any) {
+			bad := baseAlert()
+			delete(bad["labels"].(map[string]any), "service")
+			delete(bad["labels"].(map[string]any), "job")
+			p["alerts"] = append(p["alerts"].([]any), bad)
+		}),
 		`{"version":"4","alerts":[{"status":"resolved","labels":{"alertname":"x","job":"y"},"startsAt":"2025-01-01T00:00:00Z"}]}`,
 		`{"version":"4","alerts":[null]}`, `null`, `{}`, `[]`, ``,
 	} {
@@ -35,7 +44,15 @@ func FuzzDecode(f *testing.F) {
 	}
 	labels := []string{"service", "container", "job"}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msg, alerts, err := Decode(body, labels)
+		msg, alerts, rejected, err := Decode(body, labels)
+		for _, x := range rejected {
+			if !slices.Contains(RejectReasons, x.Reason) || !isHex16(x.Fingerprint) {
+				t.Fatalf("rejected %+v", x)
+			}
+			if oneLine(x.Detail) != x.Detail || !utf8.ValidString(x.Detail) || !strings.HasPrefix(x.Detail, fmt.Sprintf("alert %d (", x.Index)) {
+				t.Fatalf("rejection detail %q is not one clean line naming the alert", x.Detail)
+			}
+		}
 		if err != nil {
 			re, ok := err.(*RequestError)
 			if !ok {
@@ -47,10 +64,13 @@ func FuzzDecode(f *testing.F) {
 			if oneLine(re.Reason) != re.Reason || !utf8.ValidString(re.Reason) {
 				t.Fatalf("reason %q is not one clean line", re.Reason)
 			}
+			if len(rejected) > 0 && re.Code != http.StatusUnprocessableEntity || alerts != nil {
+				t.Fatalf("error %v with %d rejected and %d alerts", re, len(rejected), len(alerts))
+			}
 			return
 		}
-		if msg == nil || msg.Version != Version || len(alerts) == 0 || len(alerts) != len(msg.Alerts) {
-			t.Fatalf("accepted %+v with %d alerts", msg, len(alerts))
+		if msg == nil || msg.Version != Version || len(alerts) == 0 || len(alerts)+len(rejected) != len(msg.Alerts) {
+			t.Fatalf("accepted %+v with %d alerts, %d rejected", msg, len(alerts), len(rejected))
 		}
 		if checkText(msg.GroupKey, MaxGroupKeyBytes, false) != "" {
 			t.Fatalf("groupKey %q accepted", msg.GroupKey)

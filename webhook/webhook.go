@@ -92,6 +92,7 @@ type metrics struct {
 	duplicate prometheus.Counter
 	enqueued  prometheus.Counter
 	truncated prometheus.Counter
+	rejected  *prometheus.CounterVec
 	duration  prometheus.Histogram
 }
 
@@ -130,6 +131,10 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Name: "claudeops_webhook_truncated_alerts_total",
 			Help: "Alerts Alertmanager left out of notifications because of the receiver's max_alerts.",
 		}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "claudeops_webhook_alerts_rejected_total",
+			Help: "Alerts left out of a notification because their content breaks a rule of Claude Ops (no or an invalid service label, ...), by reason.",
+		}, []string{"reason"}),
 		duration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "claudeops_webhook_request_duration_seconds",
 			Help:    "Time to answer a webhook request.",
@@ -141,6 +146,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	}
 	m.received.WithLabelValues(StatusFiring)
 	m.received.WithLabelValues(StatusResolved)
+	for _, r := range RejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
 	return m
 }
 
@@ -214,7 +222,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 	if code != 0 {
 		return h.rejected(r, code, reason)
 	}
-	msg, alerts, err := Decode(body.Bytes(), h.serviceLabels)
+	msg, alerts, rejected, err := Decode(body.Bytes(), h.serviceLabels)
+	h.reportRejected(r, rejected)
 	if err != nil {
 		var re *RequestError
 		if errors.As(err, &re) {
@@ -230,7 +239,30 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 		h.logger.Warn("Alertmanager truncated a notification; raise max_alerts of the receiver",
 			"group_key", msg.GroupKey, "truncated", msg.TruncatedAlerts)
 	}
-	return h.dispatch(w, r, alerts)
+	code, answer := h.dispatch(w, r, alerts)
+	if code == http.StatusAccepted && len(rejected) > 0 {
+		answer += fmt.Sprintf("; %d rejected, the first: %s", len(rejected), rejected[0].Detail)
+	}
+	return code, answer
+}
+
+// maxRejectedLogs bounds the log lines of the rejected alerts of one
+// request; the rest are summed up in one more line.
+const maxRejectedLogs = 10
+
+// reportRejected counts and logs the alerts rejected alone.
+func (h *Handler) reportRejected(r *http.Request, rejected []Rejected) {
+	for i, x := range rejected {
+		h.m.rejected.WithLabelValues(x.Reason).Inc()
+		if i < maxRejectedLogs {
+			h.logger.Warn("webhook alert rejected; the other alerts of its notification are processed",
+				"reason", x.Reason, "detail", x.Detail, "index", x.Index, "alertname", x.Alertname,
+				"fingerprint", x.Fingerprint, "remote", r.RemoteAddr)
+		}
+	}
+	if n := len(rejected) - maxRejectedLogs; n > 0 {
+		h.logger.Warn("more webhook alerts rejected in the same notification", "more", n, "remote", r.RemoteAddr)
+	}
 }
 
 // dispatch queues the alerts that are neither ours nor duplicates.

@@ -1,11 +1,13 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,14 +146,17 @@ func TestRejections(t *testing.T) {
 	huge := `{"version":"4","alerts":[],"pad":"` + strings.Repeat("x", 10<<20) + `"}`
 
 	for _, tc := range []struct {
-		name   string
-		cfg    func(*Config)
-		req    func() *http.Request
-		body   string
-		sink   error
-		dedup  Deduper
-		code   int
-		reason string // a substring of the answer
+		name  string
+		cfg   func(*Config)
+		req   func() *http.Request
+		body  string
+		sink  error
+		dedup Deduper
+		code  int
+		// rejected are the reasons of claudeops_webhook_alerts_rejected_total
+		// counted once each (comma-separated); the others stay 0.
+		rejected string
+		reason   string // a substring of the answer
 	}{
 		// Protocol.
 		{name: "GET", req: func() *http.Request { return httptest.NewRequest(http.MethodGet, "/api/v1/webhook", nil) }, code: 405, reason: "use POST"},
@@ -217,51 +222,59 @@ func TestRejections(t *testing.T) {
 		{name: "bad fingerprint", body: payload(func(_, a, _ map[string]any) { a["fingerprint"] = "../../etc/passwd" }), code: 400, reason: "not 16 hex digits"},
 
 		// The service.
-		{name: "shell metacharacters in service", body: payload(func(_, _, l map[string]any) { l["service"] = "web; rm -rf /" }), code: 422, reason: `label service="web; rm -rf /" is not a valid service name`},
-		{name: "command substitution in service", body: payload(func(_, _, l map[string]any) { l["service"] = "$(reboot)" }), code: 422, reason: "not a valid service name"},
-		{name: "newline in service", body: payload(func(_, _, l map[string]any) { l["service"] = "web\nlevel=error msg=forged" }), code: 422, reason: `"web\nlevel=error`},
-		{name: "ANSI escape in service", body: payload(func(_, _, l map[string]any) { l["service"] = "\x1b[31mweb" }), code: 422, reason: `"\x1b[31mweb"`},
-		{name: "path in service", body: payload(func(_, _, l map[string]any) { l["service"] = "../etc" }), code: 422, reason: "not a valid service name"},
-		{name: "flag-like service", body: payload(func(_, _, l map[string]any) { l["service"] = "-rf" }), code: 422, reason: "not a valid service name"},
-		{name: "service too long", body: payload(func(_, _, l map[string]any) { l["service"] = strings.Repeat("a", 129) }), code: 422, reason: "at most 128 bytes"},
-		{name: "service in the second label", body: payload(func(_, _, l map[string]any) { delete(l, "service"); l["container"] = "web db" }), code: 422, reason: `label container="web db"`},
-		{name: "no service label", body: payload(func(_, _, l map[string]any) { delete(l, "service"); delete(l, "job") }), code: 422, reason: "no service label (one of service, container, job)"},
-		{name: "no configured service label", cfg: func(c *Config) { c.ServiceLabels = []string{"app"} }, body: payload(nil), code: 422, reason: "no service label (one of app)"},
+		{name: "shell metacharacters in service", body: payload(func(_, _, l map[string]any) { l["service"] = "web; rm -rf /" }), code: 422, rejected: "invalid_service", reason: `label service="web; rm -rf /" is not a valid service name`},
+		{name: "command substitution in service", body: payload(func(_, _, l map[string]any) { l["service"] = "$(reboot)" }), code: 422, rejected: "invalid_service", reason: "not a valid service name"},
+		{name: "newline in service", body: payload(func(_, _, l map[string]any) { l["service"] = "web\nlevel=error msg=forged" }), code: 422, rejected: "invalid_service", reason: `"web\nlevel=error`},
+		{name: "ANSI escape in service", body: payload(func(_, _, l map[string]any) { l["service"] = "\x1b[31mweb" }), code: 422, rejected: "invalid_service", reason: `"\x1b[31mweb"`},
+		{name: "path in service", body: payload(func(_, _, l map[string]any) { l["service"] = "../etc" }), code: 422, rejected: "invalid_service", reason: "not a valid service name"},
+		{name: "flag-like service", body: payload(func(_, _, l map[string]any) { l["service"] = "-rf" }), code: 422, rejected: "invalid_service", reason: "not a valid service name"},
+		{name: "service too long", body: payload(func(_, _, l map[string]any) { l["service"] = strings.Repeat("a", 129) }), code: 422, rejected: "invalid_service", reason: "at most 128 bytes"},
+		{name: "service in the second label", body: payload(func(_, _, l map[string]any) { delete(l, "service"); l["container"] = "web db" }), code: 422, rejected: "invalid_service", reason: `label container="web db"`},
+		{name: "no service label", body: payload(func(_, _, l map[string]any) { delete(l, "service"); delete(l, "job") }), code: 422, rejected: "no_service", reason: "no service label (one of service, container, job)"},
+		{name: "no configured service label", cfg: func(c *Config) { c.ServiceLabels = []string{"app"} }, body: payload(nil), code: 422, rejected: "no_service", reason: "no service label (one of app)"},
 
 		// Other labels and annotations.
-		{name: "ANSI escape in a label", body: payload(func(_, _, l map[string]any) { l["instance"] = "host\x1b]0;pwned\x07" }), code: 422, reason: "label instance: value holds control character U+001B"},
-		{name: "8-bit CSI in a label", body: payload(func(_, _, l map[string]any) { l["instance"] = "host\u009b2J" }), code: 422, reason: "U+009B"},
-		{name: "newline in a label", body: payload(func(_, _, l map[string]any) { l["instance"] = "a\nb" }), code: 422, reason: "U+000A"},
-		{name: "NUL in alertname", body: payload(func(_, _, l map[string]any) { l["alertname"] = "Down\x00" }), code: 422, reason: `alert 0 ("Down\x00"): label alertname: value holds control character U+0000`},
-		{name: "control in a label name", body: payload(func(_, _, l map[string]any) { l["a\tb"] = "x" }), code: 422, reason: `label name "a\tb" holds a control character`},
-		{name: "empty label name", body: payload(func(_, _, l map[string]any) { l[""] = "x" }), code: 422, reason: "label name is empty"},
-		{name: "long label name", body: payload(func(_, _, l map[string]any) { l[strings.Repeat("n", 257)] = "x" }), code: 422, reason: "longer than 256 bytes"},
-		{name: "too many labels", body: payload(manyLabels(65)), code: 422, reason: "65 labels, at most 64"},
-		{name: "oversized label value", body: payload(func(_, _, l map[string]any) { l["instance"] = strings.Repeat("v", 4097) }), code: 422, reason: "label instance: value longer than 4096 bytes"},
+		{name: "ANSI escape in a label", body: payload(func(_, _, l map[string]any) { l["instance"] = "host\x1b]0;pwned\x07" }), code: 422, rejected: "invalid_label", reason: "label instance: value holds control character U+001B"},
+		{name: "8-bit CSI in a label", body: payload(func(_, _, l map[string]any) { l["instance"] = "host\u009b2J" }), code: 422, rejected: "invalid_label", reason: "U+009B"},
+		{name: "newline in a label", body: payload(func(_, _, l map[string]any) { l["instance"] = "a\nb" }), code: 422, rejected: "invalid_label", reason: "U+000A"},
+		{name: "NUL in alertname", body: payload(func(_, _, l map[string]any) { l["alertname"] = "Down\x00" }), code: 422, rejected: "invalid_label", reason: `alert 0 ("Down\x00"): label alertname: value holds control character U+0000`},
+		{name: "control in a label name", body: payload(func(_, _, l map[string]any) { l["a\tb"] = "x" }), code: 422, rejected: "invalid_label", reason: `label name "a\tb" holds a control character`},
+		{name: "empty label name", body: payload(func(_, _, l map[string]any) { l[""] = "x" }), code: 422, rejected: "invalid_label", reason: "label name is empty"},
+		{name: "long label name", body: payload(func(_, _, l map[string]any) { l[strings.Repeat("n", 257)] = "x" }), code: 422, rejected: "invalid_label", reason: "longer than 256 bytes"},
+		{name: "too many labels", body: payload(manyLabels(65)), code: 422, rejected: "too_many_labels", reason: "65 labels, at most 64"},
+		{name: "oversized label value", body: payload(func(_, _, l map[string]any) { l["instance"] = strings.Repeat("v", 4097) }), code: 422, rejected: "invalid_label", reason: "label instance: value longer than 4096 bytes"},
 		{name: "ANSI escape in an annotation", body: payload(func(_, a, _ map[string]any) {
 			a["annotations"] = map[string]any{"description": "ok\n\x1b[2Jcleared"}
-		}), code: 422, reason: "annotation description: value holds control character U+001B"},
+		}), code: 422, rejected: "invalid_annotation", reason: "annotation description: value holds control character U+001B"},
 		{name: "lone CR in an annotation", body: payload(func(_, a, _ map[string]any) {
 			a["annotations"] = map[string]any{"summary": "done\rforged"}
-		}), code: 422, reason: "U+000D"},
+		}), code: 422, rejected: "invalid_annotation", reason: "U+000D"},
 		{name: "oversized annotation", body: payload(func(_, a, _ map[string]any) {
 			a["annotations"] = map[string]any{"description": strings.Repeat("d", 16<<10+1)}
-		}), code: 422, reason: "longer than 16384 bytes"},
+		}), code: 422, rejected: "invalid_annotation", reason: "longer than 16384 bytes"},
 		{name: "too many annotations", body: payload(func(_, a, _ map[string]any) {
 			an := map[string]any{}
 			for i := range 65 {
 				an[fmt.Sprint("a", i)] = "x"
 			}
 			a["annotations"] = an
-		}), code: 422, reason: "65 annotations, at most 64"},
-		{name: "newline in generatorURL", body: payload(func(_, a, _ map[string]any) { a["generatorURL"] = "http://x/\nforged" }), code: 422, reason: "generatorURL"},
+		}), code: 422, rejected: "too_many_annotations", reason: "65 annotations, at most 64"},
+		{name: "newline in generatorURL", body: payload(func(_, a, _ map[string]any) { a["generatorURL"] = "http://x/\nforged" }), code: 422, rejected: "invalid_generator_url", reason: "generatorURL"},
 		{name: "control in groupKey", body: payload(func(p, _, _ map[string]any) { p["groupKey"] = "{}:{a=\"\x1b\"}" }), code: 422, reason: "groupKey"},
-		{name: "one bad alert among good ones", body: payload(func(p, _, _ map[string]any) {
+		{name: "every alert bad", body: payload(func(p, a, _ map[string]any) {
+			a["labels"].(map[string]any)["service"] = "a|b"
 			bad := baseAlert()
-			bad["labels"].(map[string]any)["service"] = "a|b"
+			delete(bad["labels"].(map[string]any), "service")
+			delete(bad["labels"].(map[string]any), "job")
 			bad["fingerprint"] = "fedcba9876543210"
-			p["alerts"] = append(p["alerts"].([]any), baseAlert(), bad)
-		}), code: 422, reason: `alert 2 ("ServiceDown")`},
+			p["alerts"] = append(p["alerts"].([]any), bad)
+		}), code: 422, rejected: "invalid_service,no_service", reason: `no usable alert: 2 alerts rejected, the first: alert 0 ("ServiceDown"): label service="a|b"`},
+		{name: "a bad alert before a malformed one", body: payload(func(p, a, _ map[string]any) {
+			a["labels"].(map[string]any)["service"] = "a|b"
+			bad := baseAlert()
+			bad["status"] = "pending"
+			p["alerts"] = append(p["alerts"].([]any), bad)
+		}), code: 400, reason: `alert 1: status "pending"`},
 
 		// Not now.
 		{name: "full queue", body: payload(nil), sink: ErrFull, code: 503, reason: "queue full"},
@@ -309,6 +322,12 @@ func TestRejections(t *testing.T) {
 			}
 			if n := testutil.ToFloat64(x.h.m.enqueued); n != 0 {
 				t.Errorf("enqueued %v", n)
+			}
+			for _, reason := range RejectReasons {
+				want := float64(strings.Count(","+tc.rejected+",", ","+reason+","))
+				if n := testutil.ToFloat64(x.h.m.rejected.WithLabelValues(reason)); n != want {
+					t.Errorf("claudeops_webhook_alerts_rejected_total{reason=%q} = %v, want %v", reason, n, want)
+				}
 			}
 			switch tc.code {
 			case 401:
@@ -375,6 +394,77 @@ claudeops_webhook_alerts_enqueued_total 2
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// A notification with some unusable alerts: the good ones are queued and
+// answered 202, each bad one is counted by reason and logged.
+func TestPartlyBadNotification(t *testing.T) {
+	var logs bytes.Buffer
+	x := newHarness(t, func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	w := x.do(post(payload(func(p, _, _ map[string]any) {
+		noService := baseAlert()
+		noService["fingerprint"] = "1111111111111111"
+		noService["labels"] = map[string]any{"alertname": "DiskFull", "severity": "warning"}
+		badService := baseAlert()
+		badService["fingerprint"] = "2222222222222222"
+		badService["labels"].(map[string]any)["service"] = "web; reboot"
+		db := baseAlert()
+		db["fingerprint"] = "3333333333333333"
+		db["labels"].(map[string]any)["service"] = "db"
+		own := baseAlert()
+		own["fingerprint"] = "4444444444444444"
+		own["labels"] = map[string]any{"alertname": "ClaudeOpsNeedsHumanAttention", "claudeops": "true"}
+		p["alerts"] = append(p["alerts"].([]any), noService, badService, db, own)
+	})))
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("code %d: %s", w.Code, w.Body)
+	}
+	const want = `accepted 3 alerts: 2 queued, 0 duplicate, 1 own; 2 rejected, the first: alert 1 ("DiskFull"): no service label (one of service, container, job)` + "\n"
+	if w.Body.String() != want {
+		t.Errorf("body %q, want %q", w.Body, want)
+	}
+	got := x.sink.got()
+	if len(got) != 2 || got[0].Service != "web" || got[1].Service != "db" {
+		t.Fatalf("sink got %+v, want web and db", got)
+	}
+	if n := x.dedup.Len(); n != 2 {
+		t.Errorf("dedup store holds %d keys, want the 2 queued alerts", n)
+	}
+	if err := testutil.GatherAndCompare(x.reg, strings.NewReader(`
+# HELP claudeops_webhook_alerts_rejected_total Alerts left out of a notification because their content breaks a rule of Claude Ops (no or an invalid service label, ...), by reason.
+# TYPE claudeops_webhook_alerts_rejected_total counter
+claudeops_webhook_alerts_rejected_total{reason="invalid_annotation"} 0
+claudeops_webhook_alerts_rejected_total{reason="invalid_generator_url"} 0
+claudeops_webhook_alerts_rejected_total{reason="invalid_label"} 0
+claudeops_webhook_alerts_rejected_total{reason="invalid_service"} 1
+claudeops_webhook_alerts_rejected_total{reason="no_service"} 1
+claudeops_webhook_alerts_rejected_total{reason="too_many_annotations"} 0
+claudeops_webhook_alerts_rejected_total{reason="too_many_labels"} 0
+# HELP claudeops_alerts_received_total Alerts received in valid webhook payloads, duplicates included, by status.
+# TYPE claudeops_alerts_received_total counter
+claudeops_alerts_received_total{status="firing"} 3
+claudeops_alerts_received_total{status="resolved"} 0
+`), "claudeops_webhook_alerts_rejected_total", "claudeops_alerts_received_total"); err != nil {
+		t.Error(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log lines:\n%s", logs.String())
+	}
+	for i, want := range []string{
+		`reason=no_service detail="alert 1 (\"DiskFull\"): no service label`,
+		`reason=invalid_service detail="alert 2 (\"ServiceDown\"): label service=\"web; reboot\" is not a valid service name`,
+	} {
+		if !strings.Contains(lines[i], "level=WARN") || !strings.Contains(lines[i], want) {
+			t.Errorf("log line %d = %s, want %s", i, lines[i], want)
+		}
+	}
+	// Alertmanager's resend: the good alerts are duplicates, the bad ones
+	// are counted again.
+	x.do(post(payload(nil)))
+	if n := testutil.ToFloat64(x.h.m.duplicate); n != 1 {
+		t.Errorf("duplicates %v", n)
 	}
 }
 
