@@ -1,6 +1,15 @@
 {
   local runbook(name) = '%s#%s' % [$._config.runbookURLBase, std.asciiLower(name)],
 
+  // A gauge over the alert window: a failed scrape or a restart of the
+  // daemon neither resolves the alert nor restarts its for:.
+  local gauge(metric) = 'max_over_time(%s{%s}[%s])' % [metric, $._config.claudeOpsSelector, $._config.gaugeAlertWindow],
+
+  // Instances that could not run sessions within window: their session
+  // errors and a stale Tier 1 are ClaudeOpsSandboxUnavailable's problem, not
+  // alerts of their own.
+  local unlessSandboxUnavailable(window) = 'unless on (%s) (min_over_time(claudeops_sandbox_ready{%s}[%s]) == 0)' % [$._config.instanceLabels, $._config.claudeOpsSelector, window],
+
   // alert builds one rule; self alerts (about Claude Ops itself) carry
   // _config.selfAlertLabels.
   local alert(name, expr, forDuration, severity, summary, description, selfAlert=true) = {
@@ -22,7 +31,7 @@
         rules: [
           alert(
             'ClaudeOpsCheckFailing',
-            'claudeops_check_success{%(claudeOpsSelector)s} == 0' % $._config,
+            '%s == 0' % gauge('claudeops_check_success'),
             $._config.checkFailingFor,
             $._config.checkFailingSeverity,
             'Check {{ $labels.check }} of {{ $labels.service }} is failing.',
@@ -31,7 +40,7 @@
           ),
           alert(
             'ClaudeOpsNeedsHumanAttention',
-            'claudeops_needs_human_attention{%(claudeOpsSelector)s} > 0' % $._config,
+            '%s > 0' % gauge('claudeops_needs_human_attention'),
             $._config.needsHumanFor,
             $._config.needsHumanSeverity,
             'Service {{ $labels.service }} needs a human.',
@@ -40,10 +49,10 @@
           alert(
             'ClaudeOpsCooldownExhausted',
             |||
-              claudeops_cooldown_actions{%(claudeOpsSelector)s}
-                >= on (%(instanceLabels)s, action) group_left ()
-              (claudeops_cooldown_limit{%(claudeOpsSelector)s} > 0)
-            ||| % $._config,
+              %s
+                >= on (%s, action) group_left ()
+              (%s > 0)
+            ||| % [gauge('claudeops_cooldown_actions'), $._config.instanceLabels, gauge('claudeops_cooldown_limit')],
             $._config.cooldownExhaustedFor,
             $._config.cooldownExhaustedSeverity,
             'Cooldown for {{ $labels.action }} of {{ $labels.service }} is used up.',
@@ -53,17 +62,23 @@
             'ClaudeOpsTier1Stale',
             |||
               (
-                time() - claudeops_tier1_last_success_timestamp_seconds{%(claudeOpsSelector)s}
+                time() - %(lastSuccess)s
                   > on (%(instanceLabels)s)
-                %(tier1StaleIntervals)d * claudeops_schedule_interval_seconds{%(claudeOpsSelector)s}
+                %(tier1StaleIntervals)d * %(interval)s
               )
               unless on (%(instanceLabels)s)
               (
-                time() - process_start_time_seconds{%(claudeOpsSelector)s}
+                time() - %(start)s
                   < on (%(instanceLabels)s)
-                %(tier1StaleIntervals)d * claudeops_schedule_interval_seconds{%(claudeOpsSelector)s}
+                %(tier1StaleIntervals)d * %(interval)s
               )
-            ||| % $._config,
+              %(unlessSandbox)s
+            ||| % $._config {
+              lastSuccess: gauge('claudeops_tier1_last_success_timestamp_seconds'),
+              interval: gauge('claudeops_schedule_interval_seconds'),
+              start: gauge('process_start_time_seconds'),
+              unlessSandbox: unlessSandboxUnavailable($._config.gaugeAlertWindow),
+            },
             $._config.tier1StaleFor,
             $._config.tier1StaleSeverity,
             'Claude Ops has not completed a Tier 1 run for %(tier1StaleIntervals)d intervals.' % $._config,
@@ -72,10 +87,10 @@
           alert(
             'ClaudeOpsBudgetExhausted',
             |||
-              claudeops_budget_spent_usd{%(claudeOpsSelector)s}
-                >= on (%(instanceLabels)s)
-              (claudeops_budget_limit_usd{%(claudeOpsSelector)s} > 0)
-            ||| % $._config,
+              %s
+                >= on (%s)
+              (%s > 0)
+            ||| % [gauge('claudeops_budget_spent_usd'), $._config.instanceLabels, gauge('claudeops_budget_limit_usd')],
             $._config.budgetExhaustedFor,
             $._config.budgetExhaustedSeverity,
             'Claude Ops has spent its daily budget.',
@@ -88,7 +103,8 @@
                 /
               sum by (%(instanceLabels)s, tier) (increase(claudeops_sessions_total{%(claudeOpsSelector)s}[%(sessionErrorsWindow)s]))
                 > %(sessionErrorsRatio)s
-            ||| % $._config,
+              %(unlessSandbox)s
+            ||| % $._config { unlessSandbox: unlessSandboxUnavailable($._config.sessionErrorsWindow) },
             $._config.sessionErrorsFor,
             $._config.sessionErrorsSeverity,
             'Tier {{ $labels.tier }} sessions are failing.',
@@ -108,7 +124,7 @@
           ),
           alert(
             'ClaudeOpsRepoErrors',
-            'claudeops_repo_errors{%(claudeOpsSelector)s} > 0' % $._config,
+            '%s > 0' % gauge('claudeops_repo_errors'),
             $._config.repoErrorsFor,
             $._config.repoErrorsSeverity,
             'Repo {{ $labels.repo }} has broken Claude Ops files.',
@@ -123,6 +139,27 @@
             $._config.webhookErrorsSeverity,
             'Claude Ops rejects Alertmanager webhook calls with {{ $labels.code }}.',
             'Webhook requests to {{ $labels.instance }} answer {{ $labels.code }}; alerts from Alertmanager do not reach Claude Ops. Check the bearer token file and the payload.',
+          ),
+          alert(
+            'ClaudeOpsSandboxUnavailable',
+            '%s == 0' % gauge('claudeops_sandbox_ready'),
+            $._config.sandboxUnavailableFor,
+            $._config.sandboxUnavailableSeverity,
+            'Claude Ops cannot sandbox sessions: no session runs.',
+            'Claude Ops on {{ $labels.instance }} cannot start its session sandbox (bubblewrap, user namespaces, socat), so no session of any tier runs: nothing checks the services and no alert is remediated. /-/ready and the daemon log give the reason.',
+          ),
+          alert(
+            'ClaudeOpsActionsFailing',
+            |||
+              sum by (%(instanceLabels)s, action) (increase(claudeops_actions_total{%(claudeOpsSelector)s, result=~"%(actionsFailingResults)s"}[%(actionsFailingWindow)s]))
+                /
+              sum by (%(instanceLabels)s, action) (increase(claudeops_actions_total{%(claudeOpsSelector)s, result=~"done|%(actionsFailingResults)s"}[%(actionsFailingWindow)s]))
+                > %(actionsFailingRatio)s
+            ||| % $._config,
+            $._config.actionsFailingFor,
+            $._config.actionsFailingSeverity,
+            'Claude Ops {{ $labels.action }} actions are failing.',
+            '{{ $value | humanizePercentage }} of the {{ $labels.action }} actions that Claude Ops on {{ $labels.instance }} ran over the last %(actionsFailingWindow)s failed or could not be verified.' % $._config,
           ),
         ],
       },

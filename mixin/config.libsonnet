@@ -6,11 +6,17 @@
     claudeOpsSelector: 'job="%s"' % self.jobName,
 
     // Labels that tell one Claude Ops instance from another. Used for vector
-    // matching between two metrics of the same instance and kept by the
-    // recording rules.
+    // matching between two metrics of the same instance.
     instanceLabels: 'job, instance',
     // Labels the recording rules aggregate to (on top of their own labels).
-    aggregationLabels: 'job',
+    // They make the level of every record's name (level:metric:operations):
+    // 'job, instance' and service give job_instance_service:….
+    aggregationLabels: 'job, instance',
+
+    // Gauge alerts look at max_over_time(gauge[gaugeAlertWindow]) rather than
+    // the last sample, so that a failed scrape or a restart of the daemon
+    // does not resolve them and start their for: again.
+    gaugeAlertWindow: '5m',
 
     // Static labels on every alert about Claude Ops itself. The daemon counts
     // and ignores webhook alerts carrying them, so they never start a
@@ -57,10 +63,25 @@
     webhookErrorsFor: '15m',
     webhookErrorsSeverity: 'warning',
 
+    // ClaudeOpsSandboxUnavailable: claudeops_sandbox_ready is 0, no session
+    // of any tier can run.
+    sandboxUnavailableFor: '5m',
+    sandboxUnavailableSeverity: 'critical',
+
+    // ClaudeOpsActionsFailing: share of the typed actions of one kind that
+    // ran (done, failed, unverified) and ended in one of these results over
+    // the window.
+    actionsFailingResults: 'failed|unverified',
+    actionsFailingWindow: '1h',
+    actionsFailingRatio: 0.5,
+    actionsFailingFor: '5m',
+    actionsFailingSeverity: 'warning',
+
     // Runbook links: '<runbookURLBase>#<alert name in lower case>'.
     runbookURLBase: 'https://github.com/claude-ops/claude-ops/blob/main/mixin/runbook.md',
 
-    // Dashboards.
+    // Dashboards. Titles are '<dashboardNamePrefix><name>'.
+    dashboardNamePrefix: 'Claude Ops / ',
     dashboardTags: ['claude-ops'],
     dashboardUIDs: {
       overview: 'claude-ops-overview',
@@ -70,6 +91,9 @@
     dashboardTimezone: 'browser',
     dashboardRefresh: '1m',
     dashboardTimeFrom: 'now-24h',
+    // Metric the `job` and `instance` template variables read their values
+    // from: one series per Claude Ops process, whatever its job is called.
+    instanceVariableMetric: 'claudeops_build_info',
     // Metric the `service` template variable reads its values from.
     serviceVariableMetric: 'claudeops_check_success',
     // Session annotations: query step and the window a start or an end is

@@ -2,15 +2,33 @@ local d = import 'lib/dashboard.libsonnet';
 
 {
   local c = $._config,
-  local sel = c.claudeOpsSelector,
+  // Every series of the dashboards is selected by the job and instance
+  // variables; the service variable narrows the per-service ones.
+  local sel = 'job=~"$job", instance=~"$instance"',
   local svcSel = '%s, service=~"$service"' % sel,
   local t = d.target,
 
+  // Recording rules (rules.libsonnet).
+  local r = $._recordName,
+  local checkSuccessAvg = r(['service'], 'claudeops_check_success', 'avg'),
+  local checksFailingSum = r(['service'], 'claudeops_checks_failing', 'sum'),
+  local sessionsRate5m = r(['tier', 'outcome'], 'claudeops_sessions', 'rate5m'),
+  local costIncrease1d = r(['tier'], 'claudeops_cost_usd_total', 'increase1d'),
+  local costRate1h = r(['tier', 'model'], 'claudeops_cost_usd', 'rate1h'),
+  local budgetSpentSum = r([], 'claudeops_budget_spent_usd', 'sum'),
+  local tokensIncrease1h = r(['tier', 'model', 'kind'], 'claudeops_tokens_total', 'increase1h'),
+  local sessionDurationQuantile = r(['tier', 'quantile'], 'claudeops_session_duration_seconds', 'histogram_quantile'),
+  local actionDurationQuantile = r(['action', 'quantile'], 'claudeops_action_duration_seconds', 'histogram_quantile'),
+
   local okMappings = d.valueMappings([[1, 'OK', 'green'], [0, 'FAILING', 'red']]),
   local humanMappings = d.valueMappings([[0, 'ok', 'green'], [1, 'NEEDS HUMAN', 'red']]),
+  local sandboxMappings = d.valueMappings([[1, 'ready', 'green'], [0, 'UNAVAILABLE', 'red']]),
   local alertSteps = [['green'], ['red', 1]],
+  local warnSteps = [['green'], ['orange', 1]],
 
   local variables = [
+    d.queryVariable('job', 'Job', 'label_values(%s, job)' % c.instanceVariableMetric, multi=false, includeAll=false),
+    d.queryVariable('instance', 'Instance', 'label_values(%s{job=~"$job"}, instance)' % c.instanceVariableMetric),
     d.queryVariable('service', 'Service', 'label_values(%s{%s}, service)' % [c.serviceVariableMetric, sel]),
   ],
 
@@ -47,18 +65,18 @@ local d = import 'lib/dashboard.libsonnet';
   grafanaDashboards+:: {
     'claude-ops-overview.json': dash(
       'overview',
-      'Claude Ops / Overview',
+      c.dashboardNamePrefix + 'Overview',
       'Health of every service Claude Ops watches, its last runs, incidents and spend.',
       [
         d.stat('Services discovered', [t('sum(claudeops_services_discovered{%s})' % sel, instant=true)]),
-        d.stat('Failing checks', [t('sum(claudeops:checks_failing:sum{%s}) or vector(0)' % svcSel, instant=true)], steps=alertSteps),
+        d.stat('Failing checks', [t('sum(%s{%s}) or vector(0)' % [checksFailingSum, svcSel], instant=true)], steps=alertSteps),
         d.stat('Needs a human', [t('sum(claudeops_needs_human_attention{%s}) or vector(0)' % svcSel, instant=true)], steps=alertSteps),
         d.stat('Open incidents', [t('sum(claudeops_incidents_open{%s})' % sel, instant=true)], steps=[['green'], ['orange', 1]]),
         d.stat('Last Tier 1 run', [t('max(claudeops_tier1_last_run_timestamp_seconds{%s} > 0) * 1000' % sel, instant=true)], unit='dateTimeFromNow', colorMode='none'),
         d.stat('Last Tier 1 success', [t('max(claudeops_tier1_last_success_timestamp_seconds{%s} > 0) * 1000' % sel, instant=true)], unit='dateTimeFromNow', colorMode='none'),
-        d.stat('Spend today', [t('sum(claudeops:spend_today_usd:sum{%s})' % sel, instant=true)], unit='currencyUSD', decimals=2),
+        d.stat('Spend today', [t('sum(%s{%s})' % [budgetSpentSum, sel], instant=true)], unit='currencyUSD', decimals=2),
         d.stat('Daily budget used', [t('sum(claudeops_budget_spent_usd{%s}) / sum(claudeops_budget_limit_usd{%s} > 0)' % [sel, sel], instant=true)], unit='percentunit', steps=[['green'], ['orange', 0.8], ['red', 1]], description='Empty when no daily budget is set.'),
-        d.stat('Spend, last 24h', [t('sum(claudeops:cost_usd:increase1d{%s})' % sel, instant=true)], unit='currencyUSD', decimals=2),
+        d.stat('Spend, last 24h', [t('sum(%s{%s})' % [costIncrease1d, sel], instant=true)], unit='currencyUSD', decimals=2),
         d.stat('Sessions running', [t('sum(claudeops_sessions_running{%s})' % sel, instant=true)]),
         d.stat('Remediation queue', [t('sum(claudeops_remediation_queue_depth{%s})' % sel, instant=true)], steps=[['green'], ['orange', 1]]),
         d.stat('Version', [t('claudeops_build_info{%s}' % sel, '{{version}}', instant=true)], colorMode='none') {
@@ -75,8 +93,8 @@ local d = import 'lib/dashboard.libsonnet';
         d.table(
           'Services',
           [
-            t('max by (service) (claudeops:check_success:ratio{%s})' % svcSel, instant=true, format='table'),
-            t('max by (service) (claudeops:checks_failing:sum{%s})' % svcSel, instant=true, format='table'),
+            t('max by (service) (%s{%s})' % [checkSuccessAvg, svcSel], instant=true, format='table'),
+            t('max by (service) (%s{%s})' % [checksFailingSum, svcSel], instant=true, format='table'),
             t('max by (service) (claudeops_needs_human_attention{%s})' % svcSel, instant=true, format='table'),
           ],
           description='Share of passing checks, failing checks and whether the service needs a human.',
@@ -123,7 +141,7 @@ local d = import 'lib/dashboard.libsonnet';
         ),
         d.timeseries(
           'Spend per day by tier',
-          [t('sum by (tier) (claudeops:cost_usd:increase1d{%s})' % sel, 'Tier {{tier}}')],
+          [t('sum by (tier) (%s{%s})' % [costIncrease1d, sel], 'Tier {{tier}}')],
           unit='currencyUSD',
           description='Rolling 24h spend.',
           stack=true,
@@ -133,18 +151,33 @@ local d = import 'lib/dashboard.libsonnet';
 
     'claude-ops-sessions.json': dash(
       'sessions',
-      'Claude Ops / Sessions',
+      c.dashboardNamePrefix + 'Sessions',
       'Claude Code sessions by tier, outcome and trigger; durations, cost and tokens.',
       [
-        d.stat('Sessions in range', [t('sum(round(increase(claudeops_sessions_total{%s}[$__range]))) or vector(0)' % sel, instant=true)]),
-        d.stat('Errors and timeouts', [t('sum(increase(claudeops_sessions_total{%s, outcome=~"%s"}[$__range])) / sum(increase(claudeops_sessions_total{%s}[$__range]))' % [sel, c.sessionErrorOutcomes, sel], instant=true)], unit='percentunit', steps=[['green'], ['orange', 0.1], ['red', c.sessionErrorsRatio]]),
-        d.stat('Cost in range', [t('sum(increase(claudeops_cost_usd_total{%s}[$__range]))' % sel, instant=true)], unit='currencyUSD', decimals=2),
-        d.stat('Tokens in range', [t('sum(increase(claudeops_tokens_total{%s}[$__range]))' % sel, instant=true)], unit='short'),
-        d.stat('Escalations in range', [t('sum(round(increase(claudeops_escalations_total{%s}[$__range]))) or vector(0)' % sel, instant=true)], steps=[['green'], ['orange', 1]]),
-        d.stat('Running now', [t('sum(claudeops_sessions_running{%s})' % sel, instant=true)]),
+        d.stat('Sessions in range', [t('sum(round(increase(claudeops_sessions_total{%s}[$__range]))) or vector(0)' % sel, instant=true)], w=3),
+        d.stat('Errors and timeouts', [t('sum(increase(claudeops_sessions_total{%s, outcome=~"%s"}[$__range])) / sum(increase(claudeops_sessions_total{%s}[$__range]))' % [sel, c.sessionErrorOutcomes, sel], instant=true)], unit='percentunit', steps=[['green'], ['orange', 0.1], ['red', c.sessionErrorsRatio]], w=3),
+        d.stat('Cost in range', [t('sum(increase(claudeops_cost_usd_total{%s}[$__range]))' % sel, instant=true)], unit='currencyUSD', decimals=2, w=3),
+        d.stat('Tokens in range', [t('sum(increase(claudeops_tokens_total{%s}[$__range]))' % sel, instant=true)], unit='short', w=3),
+        d.stat('Escalations in range', [t('sum(round(increase(claudeops_escalations_total{%s}[$__range]))) or vector(0)' % sel, instant=true)], steps=warnSteps, w=3),
+        d.stat('Running now', [t('sum(claudeops_sessions_running{%s})' % sel, instant=true)], w=3),
+        d.stat(
+          'Sandbox',
+          [t('min(claudeops_sandbox_ready{%s})' % sel, instant=true)],
+          description='UNAVAILABLE: sessions cannot be sandboxed, so none runs (/-/ready says why).',
+          steps=[['red'], ['green', 1]],
+          mappings=sandboxMappings,
+          w=3,
+        ),
+        d.stat(
+          'API proxy refusals in range',
+          [t('sum(round(increase(claudeops_proxy_refusals_total{%s}[$__range]))) or vector(0)' % sel, instant=true)],
+          description='Requests of sessions that the Messages API proxy refused without going upstream (auth, budget, runaway).',
+          steps=warnSteps,
+          w=3,
+        ),
         d.timeseries(
           'Sessions by tier and outcome',
-          [t('sum by (tier, outcome) (claudeops:sessions:rate5m{%s}) * 3600' % sel, 'Tier {{tier}} {{outcome}}')],
+          [t('sum by (tier, outcome) (%s{%s}) * 3600' % [sessionsRate5m, sel], 'Tier {{tier}} {{outcome}}')],
           unit='short',
           description='Sessions per hour (5m rate).',
           stack=true,
@@ -158,8 +191,8 @@ local d = import 'lib/dashboard.libsonnet';
         d.timeseries(
           'Session duration',
           [
-            t('max by (tier) (claudeops:session_duration_seconds:p50{%s})' % sel, 'Tier {{tier}} p50'),
-            t('max by (tier) (claudeops:session_duration_seconds:p95{%s})' % sel, 'Tier {{tier}} p95'),
+            t('max by (tier) (%s{%s, quantile="0.5"})' % [sessionDurationQuantile, sel], 'Tier {{tier}} p50'),
+            t('max by (tier) (%s{%s, quantile="0.95"})' % [sessionDurationQuantile, sel], 'Tier {{tier}} p95'),
             t('sum by (tier) (rate(claudeops_session_duration_seconds_sum{%s}[1h])) / sum by (tier) (rate(claudeops_session_duration_seconds_count{%s}[1h]))' % [sel, sel], 'Tier {{tier}} mean'),
           ],
           unit='s',
@@ -173,20 +206,20 @@ local d = import 'lib/dashboard.libsonnet';
         ),
         d.timeseries(
           'Cost per hour by model',
-          [t('sum by (tier, model) (claudeops:cost_usd_per_hour:rate1h{%s})' % sel, 'Tier {{tier}} {{model}}')],
+          [t('sum by (tier, model) (%s{%s}) * 3600' % [costRate1h, sel], 'Tier {{tier}} {{model}}')],
           unit='currencyUSD',
           stack=true,
         ),
         d.timeseries(
           'Spend per day by tier',
-          [t('sum by (tier) (claudeops:cost_usd:increase1d{%s})' % sel, 'Tier {{tier}}')],
+          [t('sum by (tier) (%s{%s})' % [costIncrease1d, sel], 'Tier {{tier}}')],
           unit='currencyUSD',
           description='Rolling 24h spend.',
           stack=true,
         ),
         d.timeseries(
           'Tokens per hour by model and kind',
-          [t('sum by (model, kind) (claudeops:tokens:increase1h{%s})' % sel, '{{model}} {{kind}}')],
+          [t('sum by (model, kind) (%s{%s})' % [tokensIncrease1h, sel], '{{model}} {{kind}}')],
           stack=true,
         ),
         d.table(
@@ -201,6 +234,20 @@ local d = import 'lib/dashboard.libsonnet';
             { id: 'organize', options: { excludeByName: { Time: true }, renameByName: { 'Value #A': 'Cost (USD)', 'Value #B': 'Tokens' } } },
           ],
         },
+        d.timeseries(
+          'API proxy requests by code',
+          [t('sum by (code) (rate(claudeops_proxy_requests_total{%s}[$__rate_interval]))' % sel, '{{code}}')],
+          unit='reqps',
+          description='Messages API requests of sessions, by the HTTP status the proxy answered (402: budget spent, 429/5xx: upstream trouble).',
+          stack=true,
+        ),
+        d.timeseries(
+          'API proxy refusals by reason',
+          [t('sum by (reason) (round(increase(claudeops_proxy_refusals_total{%s}[$__rate_interval])))' % sel, '{{reason}}')],
+          description='auth: no or a revoked session token; budget: the session cap or daily budget is spent; runaway: more than --session.max-requests.',
+          bars=true,
+          stack=true,
+        ),
         d.table(
           'Sessions by tier, trigger and outcome in range',
           [t('sum by (tier, trigger, outcome) (round(increase(claudeops_sessions_total{%s}[$__range]))) > 0' % sel, instant=true, format='table')],
@@ -215,15 +262,29 @@ local d = import 'lib/dashboard.libsonnet';
 
     'claude-ops-remediation.json': dash(
       'remediation',
-      'Claude Ops / Remediation',
+      c.dashboardNamePrefix + 'Remediation',
       'Alerts received, escalations, remediation actions, cooldowns and services that need a human.',
       [
-        d.stat('Firing alerts received', [t('sum(round(increase(claudeops_alerts_received_total{%s, status="firing"}[$__range]))) or vector(0)' % sel, instant=true)]),
-        d.stat('Actions allowed', [t('sum(round(increase(claudeops_remediation_actions_total{%s, result="allowed"}[$__range]))) or vector(0)' % svcSel, instant=true)]),
-        d.stat('Actions refused', [t('sum(round(increase(claudeops_remediation_actions_total{%s, result=~"refused_.*"}[$__range]))) or vector(0)' % svcSel, instant=true)], steps=[['green'], ['orange', 1]]),
-        d.stat('Escalated to a human', [t('sum(round(increase(claudeops_escalations_total{%s, to="human"}[$__range]))) or vector(0)' % sel, instant=true)], steps=alertSteps),
-        d.stat('Needs a human now', [t('sum(claudeops_needs_human_attention{%s}) or vector(0)' % svcSel, instant=true)], steps=alertSteps),
-        d.stat('Queue depth', [t('sum(claudeops_remediation_queue_depth{%s})' % sel, instant=true)], steps=[['green'], ['orange', 1]]),
+        d.stat('Firing alerts received', [t('sum(round(increase(claudeops_alerts_received_total{%s, status="firing"}[$__range]))) or vector(0)' % sel, instant=true)], w=3),
+        d.stat('Actions allowed', [t('sum(round(increase(claudeops_remediation_actions_total{%s, result="allowed"}[$__range]))) or vector(0)' % svcSel, instant=true)], description='Changes (restart, redeploy, playbook) the action chain allowed.', w=3),
+        d.stat('Actions refused', [t('sum(round(increase(claudeops_remediation_actions_total{%s, result=~"refused_.*"}[$__range]))) or vector(0)' % svcSel, instant=true)], description='Changes the action chain refused, at any stage.', steps=warnSteps, w=3),
+        d.stat(
+          'Actions failed or unverified',
+          [t('sum(round(increase(claudeops_actions_total{%s, result=~"%s"}[$__range]))) or vector(0)' % [sel, c.actionsFailingResults], instant=true)],
+          description='Typed actions the daemon ran that failed, or whose effect the engine did not confirm.',
+          steps=alertSteps,
+          w=3,
+        ),
+        d.stat('Escalated to a human', [t('sum(round(increase(claudeops_escalations_total{%s, to="human"}[$__range]))) or vector(0)' % sel, instant=true)], steps=alertSteps, w=3),
+        d.stat('Needs a human now', [t('sum(claudeops_needs_human_attention{%s}) or vector(0)' % svcSel, instant=true)], steps=alertSteps, w=3),
+        d.stat('Queue depth', [t('sum(claudeops_remediation_queue_depth{%s})' % sel, instant=true)], steps=warnSteps, w=3),
+        d.stat(
+          'Gate refusals in range',
+          [t('sum(round(increase(claudeops_gate_refusals_total{%s}[$__range]))) or vector(0)' % sel, instant=true)],
+          description='Tool calls of sessions that the action gate refused (a mutating Bash command, Edit, Write, an untyped change).',
+          steps=warnSteps,
+          w=3,
+        ),
         d.timeseries(
           'Alerts received',
           [t('sum by (status) (round(increase(claudeops_alerts_received_total{%s}[$__rate_interval])))' % sel, '{{status}}')],
@@ -243,8 +304,35 @@ local d = import 'lib/dashboard.libsonnet';
           stack=true,
         ),
         d.timeseries(
-          'Actions by result',
+          'Change decisions',
           [t('sum by (result) (round(increase(claudeops_remediation_actions_total{%s}[$__rate_interval])))' % svcSel, '{{result}}')],
+          description='What the action chain decided on changes (restart, redeploy, playbook): allowed, dry_run or refused_<stage>.',
+          bars=true,
+          stack=true,
+        ),
+        d.timeseries(
+          'Typed actions by result and tier',
+          [t('sum by (result, tier) (round(increase(claudeops_actions_total{%s}[$__rate_interval])))' % sel, 'Tier {{tier}} {{result}}')],
+          description='Every typed action call (changes and probes): done, proposed (dry run), refused, failed or unverified.',
+          bars=true,
+          stack=true,
+        ),
+        d.timeseries(
+          'Action refusals by stage',
+          [t('sum by (stage) (round(increase(claudeops_action_refusals_total{%s}[$__rate_interval])))' % sel, '{{stage}}')],
+          description='The chain stage that refused each refused call: tier, target, scope, cooldown, blast_radius, budget.',
+          bars=true,
+          stack=true,
+        ),
+        d.timeseries(
+          'Action duration p90',
+          [t('max by (action) (%s{%s, quantile="0.9"})' % [actionDurationQuantile, sel], '{{action}}')],
+          unit='s',
+          description='90th percentile over the last hour of the time from a call reaching the daemon to its answer (decision, execution and verification included).',
+        ),
+        d.timeseries(
+          'Gate refusals by tool',
+          [t('sum by (tool, result) (round(increase(claudeops_gate_refusals_total{%s}[$__rate_interval])))' % sel, '{{tool}} {{result}}')],
           bars=true,
           stack=true,
         ),

@@ -22,7 +22,8 @@ const (
 	runbookFile   = "runbook.md"
 )
 
-// requiredAlerts are the alerts SPEC §8 names.
+// requiredAlerts are the alerts docs/SPEC.md §8 names, and the ones for the
+// sandbox and the typed actions.
 var requiredAlerts = []string{
 	"ClaudeOpsCheckFailing",
 	"ClaudeOpsNeedsHumanAttention",
@@ -31,7 +32,47 @@ var requiredAlerts = []string{
 	"ClaudeOpsBudgetExhausted",
 	"ClaudeOpsSessionErrors",
 	"ClaudeOpsDown",
+	"ClaudeOpsSandboxUnavailable",
+	"ClaudeOpsActionsFailing",
 }
+
+// emittedMetrics are the series the daemon exposes (docs/SPEC.md §7, plus
+// claudeops_schedule_interval_seconds, claudeops_repo_errors,
+// claudeops_remediation_queue_depth, the process collector's
+// process_start_time_seconds) and Prometheus' own up. Histograms are named
+// without _bucket, _sum and _count.
+var emittedMetrics = []string{
+	"claudeops_check_success", "claudeops_check_duration_seconds", "claudeops_services_discovered",
+	"claudeops_tier1_last_run_timestamp_seconds", "claudeops_tier1_last_success_timestamp_seconds",
+	"claudeops_schedule_interval_seconds",
+	"claudeops_sessions_total", "claudeops_session_duration_seconds", "claudeops_sessions_running",
+	"claudeops_cost_usd_total", "claudeops_tokens_total", "claudeops_escalations_total",
+	"claudeops_remediation_actions_total", "claudeops_actions_total", "claudeops_action_refusals_total",
+	"claudeops_action_duration_seconds", "claudeops_gate_refusals_total", "claudeops_sandbox_ready",
+	"claudeops_proxy_requests_total", "claudeops_proxy_refusals_total",
+	"claudeops_proxy_request_duration_seconds", "claudeops_proxy_first_byte_seconds",
+	"claudeops_cooldown_actions", "claudeops_cooldown_limit", "claudeops_needs_human_attention",
+	"claudeops_incidents_open", "claudeops_remediation_queue_depth", "claudeops_webhook_requests_total",
+	"claudeops_alerts_received_total", "claudeops_budget_spent_usd", "claudeops_budget_limit_usd",
+	"claudeops_repo_errors", "claudeops_build_info",
+	"process_start_time_seconds", "up",
+}
+
+// gaugeMetrics are the gauges alerts read; an alert reads them over a window
+// (max_over_time, min_over_time) so that a failed scrape does not resolve it.
+var gaugeMetrics = []string{
+	"claudeops_check_success", "claudeops_needs_human_attention", "claudeops_cooldown_actions",
+	"claudeops_cooldown_limit", "claudeops_tier1_last_success_timestamp_seconds",
+	"claudeops_schedule_interval_seconds", "process_start_time_seconds", "claudeops_budget_spent_usd",
+	"claudeops_budget_limit_usd", "claudeops_repo_errors", "claudeops_sandbox_ready",
+}
+
+// selectorRE matches a vector selector with matchers: group 1 is the metric
+// name, group 2 the matchers. Every selector of the mixin has matchers.
+var selectorRE = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}`)
+
+// dashboardTitlePrefix is _config.dashboardNamePrefix.
+const dashboardTitlePrefix = "Claude Ops / "
 
 var requiredDashboards = []string{"claude-ops-overview", "claude-ops-sessions", "claude-ops-remediation"}
 
@@ -90,6 +131,7 @@ func TestAlerts(t *testing.T) {
 	rf := loadRules(t, alertsFile)
 	anchors := runbookAnchors(t)
 	seen := map[string]bool{}
+	runbookBases := map[string]bool{}
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			name := r.Alert
@@ -116,20 +158,94 @@ func TestAlerts(t *testing.T) {
 				}
 			}
 			u := r.Annotations["runbook_url"]
-			_, anchor, ok := strings.Cut(u, "#")
+			base, anchor, ok := strings.Cut(u, "#")
+			runbookBases[base] = true
 			if !ok || !anchors[anchor] {
 				t.Errorf("alert %s: runbook_url %q has no section in %s", name, u, runbookFile)
 			} else if anchor != strings.ToLower(name) {
 				t.Errorf("alert %s: runbook_url %q points at another alert", name, u)
 			}
-			if !strings.Contains(r.Expr, `job="claude-ops"`) {
-				t.Errorf("alert %s: expression does not select job=\"claude-ops\": %s", name, r.Expr)
-			}
+			checkSelectors(t, "alert "+name, r.Expr, `job="claude-ops"`)
 		}
+	}
+	if len(runbookBases) != 1 || !runbookBases["https://github.com/claude-ops/claude-ops/blob/main/mixin/runbook.md"] {
+		t.Errorf("runbook URLs start with %v, want one base (_config.runbookURLBase)", runbookBases)
 	}
 	for _, name := range requiredAlerts {
 		if !seen[name] {
 			t.Errorf("required alert %s missing", name)
+		}
+	}
+}
+
+// checkSelectors fails unless expr selects series and every selector of it
+// has each of the matchers.
+func checkSelectors(t *testing.T, where, expr string, matchers ...string) {
+	t.Helper()
+	sels := selectorRE.FindAllStringSubmatch(expr, -1)
+	if len(sels) == 0 {
+		t.Errorf("%s: no selector with matchers: %s", where, expr)
+	}
+	for _, m := range sels {
+		for _, want := range matchers {
+			if !strings.Contains(m[2], want) {
+				t.Errorf("%s: selector %s lacks %s", where, m[0], want)
+			}
+		}
+	}
+}
+
+// TestGaugeAlertsWindowed checks that alerts read gauges over a window, never
+// as the last sample, which a failed scrape makes disappear.
+func TestGaugeAlertsWindowed(t *testing.T) {
+	for _, g := range loadRules(t, alertsFile).Groups {
+		for _, r := range g.Rules {
+			for _, m := range selectorRE.FindAllStringSubmatchIndex(r.Expr, -1) {
+				name := r.Expr[m[2]:m[3]]
+				if !slices.Contains(gaugeMetrics, name) {
+					continue
+				}
+				before := r.Expr[:m[0]]
+				if !strings.HasSuffix(before, "max_over_time(") && !strings.HasSuffix(before, "min_over_time(") {
+					t.Errorf("%s: gauge %s is not read over a window (max_over_time): %s", r.Alert, name, r.Expr)
+				}
+			}
+		}
+	}
+}
+
+// TestMetricsEmitted checks that every rule and dashboard expression only
+// reads series the daemon emits or records the rules make.
+func TestMetricsEmitted(t *testing.T) {
+	records := map[string]bool{}
+	for _, g := range loadRules(t, rulesFile).Groups {
+		for _, r := range g.Rules {
+			records[r.Record] = true
+		}
+	}
+	exprs, err := DashboardExprs(dashboardsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{alertsFile, rulesFile} {
+		rs, err := RuleExprs(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exprs = append(exprs, rs...)
+	}
+	for _, e := range exprs {
+		for _, m := range selectorRE.FindAllStringSubmatch(e.Expr, -1) {
+			name := m[1]
+			base := name
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if b, ok := strings.CutSuffix(name, suffix); ok && slices.Contains(emittedMetrics, b) {
+					base = b
+				}
+			}
+			if !slices.Contains(emittedMetrics, base) && !records[name] {
+				t.Errorf("%s / %s: %s is neither a metric the daemon emits nor a record", e.Dashboard, e.Panel, name)
+			}
 		}
 	}
 }
@@ -159,7 +275,11 @@ func TestAlertRouting(t *testing.T) {
 	}
 }
 
-var recordNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+$`)
+// recordNameRE is Prometheus' level:metric:operations: level is the labels
+// the result keeps (the aggregation labels job and instance first), metric
+// the metric's name (without _total after rate), operations the operations
+// applied, newest first.
+var recordNameRE = regexp.MustCompile(`^job_instance(?:_[a-z]+)*:claudeops_[a-z0-9_]+:(?:avg|sum|rate[0-9]+[smhd]|increase[0-9]+[smhd]|histogram_quantile)$`)
 
 func TestRecordingRules(t *testing.T) {
 	rf := loadRules(t, rulesFile)
@@ -170,13 +290,27 @@ func TestRecordingRules(t *testing.T) {
 				t.Errorf("group %s: alert %q in the recording rules file", g.Name, r.Alert)
 				continue
 			}
-			if seen[r.Record] {
-				t.Errorf("record %s defined twice", r.Record)
+			// Series of one record differ by their static labels (quantile).
+			id := r.Record + fmt.Sprint(r.Labels)
+			if seen[id] {
+				t.Errorf("record %s %v defined twice", r.Record, r.Labels)
 			}
-			seen[r.Record] = true
+			seen[id], seen[r.Record] = true, true
 			if !recordNameRE.MatchString(r.Record) {
-				t.Errorf("record %s: want level:metric:operations", r.Record)
+				t.Errorf("record %s: want level:metric:operations (job_instance_<labels>:claudeops_<metric>:<operations>)", r.Record)
+				continue
 			}
+			level, rest, _ := strings.Cut(r.Record, ":")
+			metric, ops, _ := strings.Cut(rest, ":")
+			for l := range r.Labels {
+				if !slices.Contains(strings.Split(level, "_"), l) {
+					t.Errorf("record %s: static label %s is not in its level", r.Record, l)
+				}
+			}
+			if strings.HasPrefix(ops, "rate") && (strings.HasSuffix(metric, "_total") || !strings.Contains(r.Expr, "rate(")) {
+				t.Errorf("record %s: a rate drops _total from the metric and uses rate(): %s", r.Record, r.Expr)
+			}
+			checkSelectors(t, "record "+r.Record, r.Expr, `job="claude-ops"`)
 		}
 	}
 	// Alerts and records share no names.
@@ -184,6 +318,64 @@ func TestRecordingRules(t *testing.T) {
 		for _, r := range g.Rules {
 			if seen[r.Alert] {
 				t.Errorf("%s is both an alert and a record", r.Alert)
+			}
+		}
+	}
+}
+
+// TestRecordsTested checks that the unit tests evaluate every record and that
+// the labels of its expected samples are the level of its name: the level
+// says which labels the record keeps, promtool says which it does keep.
+func TestRecordsTested(t *testing.T) {
+	type testFile struct {
+		Tests []struct {
+			PromQLExprTest []struct {
+				Expr       string `yaml:"expr"`
+				ExpSamples []struct {
+					Labels string `yaml:"labels"`
+				} `yaml:"exp_samples"`
+			} `yaml:"promql_expr_test"`
+		} `yaml:"tests"`
+	}
+	labelNameRE := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*=`)
+	tested := map[string]bool{}
+	files, _ := filepath.Glob("tests/*.yaml")
+	for _, f := range files {
+		var tf testFile
+		readYAML(t, f, &tf)
+		for _, tc := range tf.Tests {
+			for _, e := range tc.PromQLExprTest {
+				for _, g := range loadRules(t, rulesFile).Groups {
+					for _, r := range g.Rules {
+						if !regexp.MustCompile(`(^|[^a-zA-Z0-9_:])` + regexp.QuoteMeta(r.Record) + `($|[^a-zA-Z0-9_:])`).MatchString(e.Expr) {
+							continue
+						}
+						level, _, _ := strings.Cut(r.Record, ":")
+						want := strings.Split(level, "_")
+						slices.Sort(want)
+						for _, s := range e.ExpSamples {
+							_, matchers, _ := strings.Cut(s.Labels, "{")
+							var got []string
+							for _, m := range labelNameRE.FindAllStringSubmatch(matchers, -1) {
+								got = append(got, m[1])
+							}
+							slices.Sort(got)
+							if !slices.Equal(got, want) {
+								t.Errorf("%s: %s: sample %s has labels %v, want the level's %v", f, e.Expr, s.Labels, got, want)
+							}
+						}
+						if len(e.ExpSamples) > 0 {
+							tested[r.Record] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, g := range loadRules(t, rulesFile).Groups {
+		for _, r := range g.Rules {
+			if !tested[r.Record] {
+				t.Errorf("record %s: no promql_expr_test with samples in tests/", r.Record)
 			}
 		}
 	}
@@ -202,11 +394,10 @@ func TestRecordsUsed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`claudeops:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+`)
 	for _, e := range exprs {
-		for _, m := range re.FindAllString(e.Expr, -1) {
-			if !records[m] {
-				t.Errorf("%s / %s: uses %s, which no recording rule defines", e.Dashboard, e.Panel, m)
+		for _, m := range selectorRE.FindAllStringSubmatch(e.Expr, -1) {
+			if strings.Contains(m[1], ":") && !records[m[1]] {
+				t.Errorf("%s / %s: uses %s, which no recording rule defines", e.Dashboard, e.Panel, m[1])
 			}
 		}
 	}
@@ -246,6 +437,9 @@ func checkDashboard(t *testing.T, d Dashboard) {
 	if d.UID == "" || d.Title == "" {
 		t.Errorf("uid %q, title %q: both are required", d.UID, d.Title)
 	}
+	if !strings.HasPrefix(d.Title, dashboardTitlePrefix) {
+		t.Errorf("title %q does not start with _config.dashboardNamePrefix %q", d.Title, dashboardTitlePrefix)
+	}
 	if len(d.UID) > 40 {
 		t.Errorf("uid %q longer than Grafana's 40 characters", d.UID)
 	}
@@ -274,10 +468,28 @@ func checkDashboard(t *testing.T, d Dashboard) {
 	if v, ok := defined["datasource"]; !ok || v.Type != "datasource" || v.QueryString() != "prometheus" {
 		t.Errorf("no datasource variable of type datasource for prometheus: %+v", v)
 	}
-	if v, ok := defined["service"]; !ok || v.Type != "query" || !v.Multi || !v.IncludeAll {
-		t.Errorf("no multi, includeAll query variable service: %+v", v)
-	} else if !strings.HasPrefix(v.QueryString(), "label_values(claudeops_check_success") {
-		t.Errorf("service variable query %q, want label_values(claudeops_check_success…, service)", v.QueryString())
+	for _, want := range []struct {
+		name, query string
+		multi       bool
+	}{
+		{"job", `label_values(claudeops_build_info, job)`, false},
+		{"instance", `label_values(claudeops_build_info{job=~"$job"}, instance)`, true},
+		{"service", `label_values(claudeops_check_success{job=~"$job", instance=~"$instance"}, service)`, true},
+	} {
+		v, ok := defined[want.name]
+		if !ok || v.Type != "query" || v.Multi != want.multi || v.IncludeAll != want.multi {
+			t.Errorf("no query variable %s (multi and includeAll %v): %+v", want.name, want.multi, v)
+		} else if v.QueryString() != want.query {
+			t.Errorf("variable %s: query %q, want %q", want.name, v.QueryString(), want.query)
+		}
+	}
+	// Variables come in order: one's query may only use the ones before it.
+	for i, v := range d.Templating.List {
+		for _, name := range VariableNames(v.QueryString()) {
+			if j := slices.IndexFunc(d.Templating.List, func(o Variable) bool { return o.Name == name }); j >= i {
+				t.Errorf("variable %s uses $%s, defined after it", v.Name, name)
+			}
+		}
 	}
 	checkVars := func(where, s string) {
 		for _, name := range VariableNames(s) {
@@ -335,6 +547,7 @@ func checkDashboard(t *testing.T, d Dashboard) {
 			}
 			checkDatasource(t, tw, tg.Datasource)
 			checkVars(tw, tg.Expr)
+			checkSelectors(t, tw, tg.Expr, `job=~"$job"`, `instance=~"$instance"`)
 			checkVars(tw, tg.LegendFormat)
 		}
 	}
@@ -352,6 +565,7 @@ func checkDashboard(t *testing.T, d Dashboard) {
 			t.Errorf("annotation %s: no expr", a.Name)
 		}
 		checkVars("annotation "+a.Name, a.Expr)
+		checkSelectors(t, "annotation "+a.Name, a.Expr, `job=~"$job"`, `instance=~"$instance"`)
 	}
 	if !names["Session started"] || !names["Session ended"] {
 		t.Errorf("annotations %v, want Session started and Session ended", names)
@@ -431,12 +645,12 @@ func TestExprs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range lv {
-		if q.Label != "service" || !strings.HasPrefix(q.Match, "claudeops_check_success") {
-			t.Errorf("%+v: want label service of claudeops_check_success", q)
+		if want := map[string]string{"job": "claudeops_build_info", "instance": "claudeops_build_info", "service": "claudeops_check_success"}[q.Label]; want == "" || !strings.HasPrefix(q.Match, want) {
+			t.Errorf("%+v: want job or instance of claudeops_build_info, or service of claudeops_check_success", q)
 		}
 	}
-	if len(lv) != len(requiredDashboards) {
-		t.Errorf("%d label_values queries, want one per dashboard", len(lv))
+	if len(lv) != 3*len(requiredDashboards) {
+		t.Errorf("%d label_values queries, want job, instance and service on each dashboard", len(lv))
 	}
 }
 
