@@ -40,11 +40,18 @@
           ),
           alert(
             'ClaudeOpsNeedsHumanAttention',
-            '%s > 0' % gauge('claudeops_needs_human_attention'),
+            // The daemon pushes this alert itself, with the reason; the rule
+            // is the fallback for when it could not (no --alertmanager.url,
+            // Alertmanager unreachable): one page per problem, not two.
+            |||
+              %s > 0
+              unless on (%s, service)
+              %s > 0
+            ||| % [gauge('claudeops_needs_human_attention'), $._config.instanceLabels, gauge('claudeops_needs_human_alert_pushed')],
             $._config.needsHumanFor,
             $._config.needsHumanSeverity,
             'Service {{ $labels.service }} needs a human.',
-            'Claude Ops gave up on service {{ $labels.service }}: remediation failed, was refused or escalated to a human. Read the latest session of its incident.',
+            'Claude Ops gave up on service {{ $labels.service }} and could not push its own alert, which says why. Read the latest session of its incident.',
           ),
           alert(
             'ClaudeOpsCooldownExhausted',

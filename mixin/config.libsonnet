@@ -46,7 +46,7 @@
 
     // ClaudeOpsSessionErrors: share of a tier's sessions that ended in one of
     // these outcomes over the window.
-    sessionErrorOutcomes: 'error|timeout',
+    sessionErrorOutcomes: 'error|timeout|auth_failed',
     sessionErrorsWindow: '3h',
     sessionErrorsRatio: 0.5,
     sessionErrorsFor: '15m',

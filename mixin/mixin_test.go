@@ -52,7 +52,7 @@ var emittedMetrics = []string{
 	"claudeops_proxy_requests_total", "claudeops_proxy_refusals_total",
 	"claudeops_proxy_request_duration_seconds", "claudeops_proxy_first_byte_seconds",
 	"claudeops_cooldown_actions", "claudeops_cooldown_limit", "claudeops_needs_human_attention",
-	"claudeops_incidents_open", "claudeops_remediation_queue_depth", "claudeops_webhook_requests_total",
+	"claudeops_needs_human_alert_pushed", "claudeops_incidents_open", "claudeops_remediation_queue_depth", "claudeops_webhook_requests_total",
 	"claudeops_alerts_received_total", "claudeops_budget_spent_usd", "claudeops_budget_limit_usd",
 	"claudeops_repo_errors", "claudeops_build_info",
 	"process_start_time_seconds", "up",
@@ -65,6 +65,7 @@ var gaugeMetrics = []string{
 	"claudeops_cooldown_limit", "claudeops_tier1_last_success_timestamp_seconds",
 	"claudeops_schedule_interval_seconds", "process_start_time_seconds", "claudeops_budget_spent_usd",
 	"claudeops_budget_limit_usd", "claudeops_repo_errors", "claudeops_sandbox_ready",
+	"claudeops_needs_human_alert_pushed",
 }
 
 // selectorRE matches a vector selector with matchers: group 1 is the metric
