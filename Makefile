@@ -29,9 +29,10 @@ cli:
 run: cli
 	$(GO) run -ldflags "$(LDFLAGS)" . --claude.path="$(CLI)" $(ARGS)
 
-## test: every test; integration tests skip outside CI when a tool is missing.
-test:
-	$(GO) test -race -count=1 ./...
+## test: every test, after installing what they need: nothing skips (CI=true
+## turns a missing tool into a failure).
+test: deps
+	CI=$${CI:-true} $(GO) test -race -count=1 ./...
 
 ## deps: what the tests need (Debian packages, the CLI, jsonnet tools); idempotent.
 deps: cli

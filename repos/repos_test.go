@@ -296,7 +296,7 @@ func TestLoadSymlinkOutsideRepo(t *testing.T) {
 	write(t, outside, map[string]string{"secret.md": "TOP SECRET"})
 	write(t, dir, map[string]string{"r/.claude-ops/checks/ok.md": "fine"})
 	if err := os.Symlink(filepath.Join(outside, "secret.md"), filepath.Join(dir, "r/.claude-ops/checks/leak.md")); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	if err := os.Symlink(filepath.Join(outside, "secret.md"), filepath.Join(dir, "r", ManifestFile)); err != nil {
 		t.Fatal(err)
