@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -29,11 +28,11 @@ import (
 	"github.com/claude-ops/claude-ops/actions"
 	"github.com/claude-ops/claude-ops/api"
 	"github.com/claude-ops/claude-ops/collector"
+	"github.com/claude-ops/claude-ops/memory"
 	"github.com/claude-ops/claude-ops/opsmcp"
 	"github.com/claude-ops/claude-ops/remediator"
 	"github.com/claude-ops/claude-ops/repos"
 	"github.com/claude-ops/claude-ops/runner"
-	"github.com/claude-ops/claude-ops/scheduler"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
 	"github.com/claude-ops/claude-ops/store"
@@ -66,6 +65,10 @@ func readSecret(path string) (string, error) {
 }
 
 func serve(o *options, logger *slog.Logger) error {
+	// Parsed now, not when the first request comes.
+	if err := web.Validate(*o.web.WebConfigFile); err != nil {
+		return fmt.Errorf("--web.config.file %s: %w", *o.web.WebConfigFile, err)
+	}
 	// Absolute, so that the gate's and the CLI's path rules compare like
 	// with like whatever the working directory.
 	for _, d := range []*string{&o.stateDir, &o.resultsDir, &o.reposDir} {
@@ -78,6 +81,16 @@ func serve(o *options, logger *slog.Logger) error {
 		}
 		*d = abs
 	}
+	// One daemon per state dir: locked before anything in it is touched
+	// (sockets, the database, sessions left running).
+	lock, err := store.Lock(o.stateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if err := checkWritable(o.resultsDir); err != nil {
+		return fmt.Errorf("--results.dir %s is not writable: %w", o.resultsDir, err)
+	}
 	apiKey := os.Getenv("ANTHROPIC_API_KEY")
 	if o.apiKeyFile != "" {
 		k, err := readSecret(o.apiKeyFile)
@@ -85,6 +98,9 @@ func serve(o *options, logger *slog.Logger) error {
 			return fmt.Errorf("read --claude.api-key-file: %w", err)
 		}
 		apiKey = k
+	}
+	if apiKey == "" {
+		logger.Error(errNoAPIKey.Error() + "; the daemon serves metrics and the webhook, but no session runs until it is restarted with a key")
 	}
 	var token []byte
 	if o.tokenFile != "" {
@@ -162,6 +178,7 @@ func serve(o *options, logger *slog.Logger) error {
 		Sandbox:    sandbox,
 		ClaudePath: o.claudePath, ResultsDir: o.resultsDir,
 		Secrets: secrets, Timeout: o.sessionTimeout, Grace: o.sessionGrace, Logger: logger.With("component", "runner"),
+		ExtraEnv: passEnv(o.passEnv, os.LookupEnv, logger),
 	})
 
 	limits := actions.Limits{
@@ -229,20 +246,31 @@ func serve(o *options, logger *slog.Logger) error {
 		Budget:        budget.ForSession,
 		Meter:         meter,
 		Logger:        logger.With("component", "sessions"),
-	}, rn, st, sessionMetrics, gt, endpoint)
+	}, &sessionRunner{runner: rn, noKey: apiKey == "", logger: logger.With("component", "sessions")}, st, sessionMetrics, gt, endpoint)
 
-	sched := scheduler.New(o.interval, mgr, &scheduler.Tier1Job{
-		Inventory: inventory.Load, Store: st, Collector: tier1, Logger: logger.With("component", "tier1"),
-	}, logger.With("component", "scheduler"))
+	// Tier 1: the probe plan (--tier1.mode=plan) or the hourly check (probewire.go).
+	sched, plan := newTier1(o, mgr, st, tier1, inventory, eng, reg, intervalGauge, logger)
 
+	// What sessions learn about services, redacted as transcripts are.
+	mem, err := memory.New(memory.Config{Store: st, Secrets: secrets, Registerer: reg, Logger: logger.With("component", "memory")})
+	if err != nil {
+		return err
+	}
 	inbox := store.NewInbox(st)
 	defer inbox.Close() // before the store's, deferred earlier
+	// --alertmanager.url's client, and where its needs-human alert goes (deploywire.go).
+	amc, stopAMCheck, err := newAlertmanager(o, logger)
+	if err != nil {
+		return err
+	}
+	defer stopAMCheck()
 	rem, err = remediator.New(remediator.Config{
 		Concurrency: o.concurrency, VerifyTimeout: o.verifyTimeout, MaxServicesPerHour: o.maxServicesPerHour,
 		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
 	}, remediator.Deps{
-		Sessions: mgr, Store: st, Registerer: reg, Inbox: inbox,
-		Context: remediator.NewContextProvider(st, func(service string) string { return repoRules(inventory.Load(), service) }),
+		Sessions: mgr, Store: st, Registerer: reg, Inbox: inbox, Alertmanager: amc,
+		Prompt: mem.Prompt, OnClose: mem.OnClose, // memories of past incidents (issue 15)
+		Context: remediator.NewContextProvider(plan.Tier1Loader(st), func(service string) string { return repoRules(inventory.Load(), service) }),
 	})
 	if err != nil {
 		return err
@@ -260,6 +288,7 @@ func serve(o *options, logger *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle(o.telemetryPath, promhttp.HandlerFor(collector.Merge(reg, tier1), promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), MaxRequestsInFlight: 10,
+		EnableOpenMetrics: true,
 	}))
 	var ready sync.Once
 	readyCh := make(chan struct{})
@@ -269,6 +298,10 @@ func serve(o *options, logger *slog.Logger) error {
 		case <-readyCh:
 		default:
 			http.Error(w, "Claude Ops is not ready.", http.StatusServiceUnavailable)
+			return
+		}
+		if apiKey == "" {
+			http.Error(w, "Claude Ops is not ready: "+errNoAPIKey.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		if err := sandboxState.err(r.Context()); err != nil {
@@ -285,37 +318,28 @@ func serve(o *options, logger *slog.Logger) error {
 		fmt.Fprintln(w, "reloaded")
 	})
 	mux.Handle("POST /api/v1/webhook", hook)
-	(&api.API{
-		Trigger: sched.Trigger, Store: st, Live: mgr,
+	plan.Register(mux) // GET /api/v1/plan
+	if err := (&api.API{
+		Trigger: sched.Trigger, Store: st, Live: mgr, Token: token,
 		ResultsDir: o.resultsDir, Logger: logger.With("component", "api"),
 		Cooldowns: func(ctx context.Context) (any, error) { return cooldownView(ctx, st, limits) },
 		Actions:   func(ctx context.Context) (any, error) { return actionView(ctx, st) },
-		Incidents: func(ctx context.Context) (any, error) { return rem.Incidents(), nil },
+		Incidents: rem.Incidents,
 		Status:    func() any { return statusView(o, apiKey != "", len(token) > 0) },
-	}).Register(mux)
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name: "Claude Ops", Description: "Claude Code agents that keep infrastructure healthy", Version: version.Info(),
-		Links: []web.LandingLinks{
-			{Address: o.telemetryPath, Text: "Metrics"},
-			{Address: "/api/v1/sessions", Text: "Sessions"},
-			{Address: "/api/v1/incidents", Text: "Incidents"},
-			{Address: "/api/v1/cooldowns", Text: "Cooldowns"},
-			{Address: "/api/v1/actions", Text: "Actions"},
-			{Address: "/api/v1/status", Text: "Status"},
+		Limits: map[string]api.Limit{
+			"restart": {Max: limits.MaxRestarts, Window: limits.RestartWindow}, "redeploy": {Max: limits.MaxRedeploys, Window: limits.RedeployWindow},
 		},
-	})
-	if err != nil {
-		return fmt.Errorf("landing page: %w", err)
+		Config:      configRows(o, apiKey != "", len(token) > 0),
+		MetricsPath: o.telemetryPath,
+		Landing:     web.LandingConfig{Name: "Claude Ops", Description: "Claude Code agents that keep infrastructure healthy", Version: version.Info()},
+	}).Register(mux); err != nil { // the landing page (GET /), the session pages and the Run-now form too
+		return err
 	}
-	mux.Handle("GET /{$}", landing)
+	api.RegisterMemories(mux, st, logger.With("component", "api")) // GET /api/v1/memories, DELETE /api/v1/memories/{id}
 
-	var listeners []net.Listener
-	for _, addr := range o.listen {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", addr, err)
-		}
-		listeners = append(listeners, l)
+	listeners, err := webListeners(o) // deploywire.go
+	if err != nil {
+		return err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -356,7 +380,7 @@ func serve(o *options, logger *slog.Logger) error {
 	}
 	{
 		g.Add(func() error {
-			logger.Info("listening", "addresses", fmt.Sprint(addrs(listeners)))
+			// exporter-toolkit logs "Listening on" for each address.
 			ready.Do(func() { close(readyCh) })
 			err := web.ServeMultiple(listeners, srv, &o.web, logger)
 			if errors.Is(err, http.ErrServerClosed) {
@@ -372,7 +396,9 @@ func serve(o *options, logger *slog.Logger) error {
 	addActor(&g, gt.Serve)
 	addActor(&g, endpoint.Serve)
 	addActor(&g, sched.Run)
+	addActor(&g, plan.Run)
 	addActor(&g, rem.Run)
+	addActor(&g, (&api.Retention{Store: st, ResultsDir: o.resultsDir, Period: time.Duration(o.retention), Logger: logger.With("component", "retention")}).Run)
 	return g.Run()
 }
 
@@ -380,14 +406,6 @@ func serve(o *options, logger *slog.Logger) error {
 func addActor(g *run.Group, fn func(context.Context) error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	g.Add(func() error { return fn(ctx) }, func(error) { cancel(session.Cancelled(session.OutcomeInterrupted)) })
-}
-
-func addrs(ls []net.Listener) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = l.Addr().String()
-	}
-	return out
 }
 
 // inventoryLoader re-reads the repos for every session and on reload, and keeps
@@ -455,4 +473,18 @@ func repoRules(inv *repos.Inventory, service string) string {
 		}
 	}
 	return b.String()
+}
+
+// checkWritable creates and removes a file in dir.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".claude-ops-write-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
 }

@@ -5,17 +5,25 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"net"
+	"net/url"
 	"os"
+	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 )
 
 const name = "claude-ops"
@@ -37,6 +45,7 @@ type options struct {
 	resultsDir   string
 	mcpConfig    string
 	amURL        string
+	amHTTPConfig string // --alertmanager.http-config-file
 	promURL      string
 	tokenFile    string
 	noAuth       bool
@@ -53,9 +62,15 @@ type options struct {
 	engineHost                      string
 	sessionListen                   string
 	maxRequests                     int
+	probe                           probeOptions // probewire.go
 	sandboxDisable                  bool
 	sandboxSecrets                  []string
 	sandboxDomains                  []string
+	passEnv                         []string
+	retention                       model.Duration
+	// flags is kingpin's model of the flags as parsed: the effective
+	// configuration (the config view, /api/v1/status).
+	flags *kingpin.ApplicationModel
 
 	log promslog.Config
 }
@@ -85,12 +100,16 @@ func (v intervalValue) Set(s string) error {
 func (v intervalValue) String() string { return v.d.String() }
 
 func addFlags(app *kingpin.Application, o *options) {
-	o.web.WebListenAddresses = &o.listen
-	app.Flag("web.listen-address", "Addresses to listen on for the web interface, API and telemetry.").
-		Envar("CLAUDEOPS_LISTEN_ADDRESS").Default(":9847").StringsVar(&o.listen)
-	systemd := false
-	o.web.WebSystemdSocket = &systemd
-	o.web.WebConfigFile = app.Flag("web.config.file", "Path to an exporter-toolkit web configuration file (TLS, basic auth).").Default("").String()
+	// exporter-toolkit's web flags: --web.listen-address (with our env
+	// var), --web.config.file, --web.systemd-socket. o.listen is the parsed
+	// list, for the checks and the status page.
+	o.web = *kingpinflag.AddFlags(app, ":9847")
+	app.GetFlag("web.listen-address").Envar("CLAUDEOPS_LISTEN_ADDRESS")
+	app.PreAction(func(*kingpin.ParseContext) error {
+		o.listen = *o.web.WebListenAddresses
+		o.web.WebListenAddresses = &o.listen
+		return nil
+	})
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.telemetryPath)
 
 	app.Flag("claude.path", "Path of the Claude Code CLI.").Envar("CLAUDEOPS_CLAUDE_PATH").Default("claude").StringVar(&o.claudePath)
@@ -108,6 +127,8 @@ func addFlags(app *kingpin.Application, o *options) {
 	app.Flag("results.dir", "Folder of session transcripts.").Envar("CLAUDEOPS_RESULTS_DIR").Default("data/results").StringVar(&o.resultsDir)
 	app.Flag("mcp.config-file", "Baseline MCP configuration merged with each repo's .claude-ops/mcp.json.").Envar("CLAUDEOPS_MCP_CONFIG_FILE").StringVar(&o.mcpConfig)
 	app.Flag("alertmanager.url", "Alertmanager to push notifications to and verify resolution with (API v2).").Envar("CLAUDEOPS_ALERTMANAGER_URL").StringVar(&o.amURL)
+	app.Flag("alertmanager.http-config-file", "HTTP client configuration of --alertmanager.url (YAML of prometheus/common's HTTPClientConfig: basic_auth, authorization, oauth2, tls_config, proxy_url).").
+		Envar("CLAUDEOPS_ALERTMANAGER_HTTP_CONFIG_FILE").StringVar(&o.amHTTPConfig)
 	app.Flag("prometheus.url", "Prometheus the agents may query (read-only PromQL).").Envar("CLAUDEOPS_PROMETHEUS_URL").StringVar(&o.promURL)
 	app.Flag("webhook.token-file", "File holding the bearer token Alertmanager sends to the webhook.").Envar("CLAUDEOPS_WEBHOOK_TOKEN_FILE").StringVar(&o.tokenFile)
 	app.Flag("webhook.no-auth", "Accept webhook requests without a token.").BoolVar(&o.noAuth)
@@ -135,13 +156,21 @@ func addFlags(app *kingpin.Application, o *options) {
 		StringsVar(&o.sandboxSecrets)
 	app.Flag("sandbox.allowed-domain", "A domain sessions' Bash may reach over HTTP(S) (repeatable; default none: probes go through the typed http_probe).").
 		StringsVar(&o.sandboxDomains)
+	app.Flag("session.pass-env", "A variable of the daemon's environment copied into each session's, when set (repeatable; names that look like secrets are refused).").
+		Default(defaultPassEnv...).StringsVar(&o.passEnv)
 	app.Flag("budget.daily-usd", "Daily spend limit over all sessions, UTC day (0 = none).").Envar("CLAUDEOPS_DAILY_BUDGET_USD").Default("0").Float64Var(&o.budgetUSD)
+	app.Flag("retention.period", "How long session rows and their transcripts are kept (0 = for ever).").
+		Envar("CLAUDEOPS_RETENTION_PERIOD").Default("30d").SetValue(&o.retention)
+	addProbeFlags(app, &o.probe)
 	promslogflag.AddFlags(app, &o.log)
 }
 
 func main() { os.Exit(cli(os.Args[1:])) }
 
 func cli(args []string) int {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		fillVersion(bi)
+	}
 	app := kingpin.New(name, "Claude Code agents that keep infrastructure healthy, the Prometheus way.")
 	app.Version(version.Print(name))
 	app.HelpFlag.Short('h')
@@ -160,6 +189,11 @@ func cli(args []string) int {
 	case preTool.FullCommand():
 		return runHook()
 	case serve.FullCommand():
+		if err := o.validate(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			return 2
+		}
+		o.flags = app.Model()
 		return daemon(&o)
 	}
 	return 2
@@ -173,4 +207,160 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// fillVersion sets what -ldflags did not of the version package from the
+// build info a plain `go build` records: the module version (a tag, or a
+// pseudo-version from the VCS), else the revision; the revision and its date.
+func fillVersion(bi *debug.BuildInfo) {
+	var rev, date string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			date = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if version.Version == "" {
+		switch v := bi.Main.Version; {
+		case v != "" && v != "(devel)":
+			version.Version = v
+		case rev != "":
+			version.Version = "devel-" + rev[:min(12, len(rev))]
+			if modified {
+				version.Version += "+dirty"
+			}
+		default:
+			version.Version = "devel"
+		}
+	}
+	if version.Revision == "" && rev != "" {
+		version.Revision = rev
+		if modified {
+			version.Revision += "-modified"
+		}
+	}
+	if version.BuildDate == "" {
+		version.BuildDate = date
+	}
+}
+
+// defaultPassEnv are the variables --session.pass-env copies by default:
+// proxies, the Kubernetes config and the SSH agent.
+var defaultPassEnv = []string{"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy", "KUBECONFIG", "SSH_AUTH_SOCK"}
+
+var (
+	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// secretEnvName matches the names --session.pass-env refuses.
+	secretEnvName = regexp.MustCompile(`(?i)KEY|TOKEN|SECRET|PASSW|CRED`)
+)
+
+// checkPassEnv refuses names that are not variable names, that look like
+// secrets, or that the daemon sets itself for each session.
+func checkPassEnv(names []string) error {
+	for _, n := range names {
+		switch {
+		case !envName.MatchString(n):
+			return fmt.Errorf("--session.pass-env %q is not an environment variable name", n)
+		case secretEnvName.MatchString(n):
+			return fmt.Errorf("--session.pass-env %s looks like a secret (KEY, TOKEN, SECRET, PASSWORD, CRED): sessions never get the daemon's secrets", n)
+		case n == "PATH" || n == "HOME" || n == "TMPDIR" || n == "ENABLE_TOOL_SEARCH" ||
+			strings.HasPrefix(n, "ANTHROPIC_") || strings.HasPrefix(n, "CLAUDE_") || strings.HasPrefix(n, "CLAUDEOPS_"):
+			return fmt.Errorf("--session.pass-env %s: the daemon sets it for each session", n)
+		}
+	}
+	return nil
+}
+
+// validate checks the flags before anything starts: each error names its
+// flag. Zero is allowed where it means "none" (budget, max requests) or
+// "never" (cooldown limits).
+func (o *options) validate() error {
+	var errs []error
+	atLeast := func(flag string, v, min int64) {
+		if v < min {
+			errs = append(errs, fmt.Errorf("--%s must be ≥ %d, got %d", flag, min, v))
+		}
+	}
+	positive := func(flag string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be > 0, got %s", flag, d))
+		}
+	}
+	atLeast("cooldown.max-restarts", int64(o.maxRestarts), 0)
+	atLeast("cooldown.max-redeploys", int64(o.maxRedeploys), 0)
+	atLeast("remediation.concurrency", int64(o.concurrency), 1)
+	atLeast("remediation.queue-size", int64(o.queueSize), 1)
+	atLeast("remediation.max-services-per-hour", int64(o.maxServicesPerHour), 1)
+	atLeast("webhook.max-body-bytes", o.webhookMaxBytes, 1)
+	atLeast("session.max-requests", int64(o.maxRequests), 0)
+	positive("schedule.interval", o.interval)
+	positive("cooldown.restart-window", o.restartWindow)
+	positive("cooldown.redeploy-window", o.redeployWindow)
+	positive("remediation.verify-timeout", o.verifyTimeout)
+	positive("session.timeout", o.sessionTimeout)
+	positive("session.grace", o.sessionGrace)
+	if o.budgetUSD < 0 || math.IsNaN(o.budgetUSD) || math.IsInf(o.budgetUSD, 0) {
+		errs = append(errs, fmt.Errorf("--budget.daily-usd must be ≥ 0 (0 = none), got %v", o.budgetUSD))
+	}
+	for _, u := range []struct{ flag, v string }{
+		{"alertmanager.url", o.amURL}, {"prometheus.url", o.promURL}, {"claude.base-url", o.baseURL},
+	} {
+		if err := checkURL(u.flag, u.v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(o.listen) == 0 {
+		errs = append(errs, errors.New("--web.listen-address: at least one address is needed"))
+	}
+	for _, a := range o.listen {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("--web.listen-address %q: a host:port is needed", a))
+		}
+	}
+	if _, _, err := net.SplitHostPort(o.sessionListen); err != nil {
+		errs = append(errs, fmt.Errorf("--session.listen-address %q: a host:port is needed", o.sessionListen))
+	}
+	if !strings.HasPrefix(o.telemetryPath, "/") || o.telemetryPath == "/" {
+		errs = append(errs, fmt.Errorf("--web.telemetry-path %q: a path under / is needed, such as /metrics", o.telemetryPath))
+	}
+	for i, m := range o.models {
+		if strings.TrimSpace(m) == "" {
+			errs = append(errs, fmt.Errorf("--tier%d.model must not be empty", i+1))
+		}
+	}
+	if len(splitList(o.serviceLabel)) == 0 {
+		errs = append(errs, errors.New("--webhook.service-labels: at least one label is needed"))
+	}
+	for _, d := range []struct{ flag, v string }{{"state.dir", o.stateDir}, {"results.dir", o.resultsDir}, {"repos.dir", o.reposDir}} {
+		if strings.TrimSpace(d.v) == "" {
+			errs = append(errs, fmt.Errorf("--%s must not be empty", d.flag))
+		}
+	}
+	if err := checkPassEnv(o.passEnv); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errs[0] // one clear line: the first problem
+	}
+	return nil
+}
+
+// checkURL needs an http(s) URL with a host, or nothing.
+func checkURL(flag, s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("--%s is not a URL: an http or https URL with a host is needed", flag)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--%s %q: an http or https URL with a host is needed (e.g. http://host:port)", flag, u.Redacted())
+	}
+	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,11 +61,24 @@ func openEngine(ctx context.Context, host string, logger *slog.Logger) *engine.E
 	defer cancel()
 	info, err := eng.Ping(ctx)
 	if err != nil {
-		logger.Warn("container engine not reachable; container actions fail until it is", "host", eng.Host(), "err", err)
+		logger.Error("container engine not reachable: typed container actions (restart, redeploy) fail until it is",
+			"host", eng.Host(), "err", err, "hint", engineHint(err))
 		return eng
 	}
 	logger.Info("container engine", "host", eng.Host(), "engine", info.String())
 	return eng
+}
+
+// engineHint says what to change when the engine cannot be reached, the
+// compose setup first (docker-compose.yaml: DOCKER_SOCK, DOCKER_GID).
+func engineHint(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "the daemon's user may not use the socket: add the socket's group (compose: DOCKER_GID=$(stat -c %g /var/run/docker.sock) in .env)"
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		return "no engine listens there: mount the engine's socket (compose: DOCKER_SOCK, default /var/run/docker.sock) or set --engine.host / DOCKER_HOST"
+	}
+	return "check --engine.host / DOCKER_HOST and that the engine runs"
 }
 
 // opsTokenEnv carries a session's ops token to its CLI.

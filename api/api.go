@@ -1,6 +1,9 @@
-// Package api serves Claude Ops' JSON API (SPEC.md §6): starting a Tier 1 run,
-// sessions with their redacted transcripts, the cooldown ledger, incidents and
-// the effective configuration.
+// Package api serves Claude Ops' JSON API and pages (SPEC.md §6): starting a
+// Tier 1 run (also from a form), sessions with their redacted transcripts and
+// their readable events (NDJSON, server-sent events, an HTML page), the
+// cooldown ledger, incidents open and closed, the effective configuration,
+// the flat views Grafana's activity dashboard reads, and the retention of
+// sessions and transcripts.
 package api
 
 import (
@@ -16,17 +19,26 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/claude-ops/claude-ops/remediator"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
 )
 
-// Store reads persisted session records.
+// Store reads persisted sessions, incidents and the action ledger
+// (*store.Store).
 type Store interface {
 	GetSession(ctx context.Context, id string) (session.Record, error)
-	ListSessions(ctx context.Context, o store.ListOptions) ([]session.Record, error)
+	QuerySessions(ctx context.Context, q store.SessionQuery) ([]session.Record, error)
+	GetIncident(ctx context.Context, id string) (store.Incident, error)
+	QueryIncidents(ctx context.Context, q store.IncidentQuery) ([]store.Incident, error)
+	ActionsSince(ctx context.Context, since time.Time) ([]store.ActionRecord, error)
+	CooldownUses(ctx context.Context, now time.Time, windows map[string]time.Duration) ([]store.CooldownUse, error)
 }
 
 // Live knows the sessions running now.
@@ -41,27 +53,49 @@ type API struct {
 	Store      Store
 	Live       Live
 	ResultsDir string
-	// Cooldowns, Actions, Incidents and Status return JSON-encodable views.
+	// Token is the webhook's bearer token: when set, runs, sessions,
+	// transcripts, their pages and the views need it (auth.go).
+	Token []byte
+	// Cooldowns, Actions and Status return JSON-encodable views.
 	Cooldowns func(ctx context.Context) (any, error)
 	Actions   func(ctx context.Context) (any, error)
-	Incidents func(ctx context.Context) (any, error)
 	Status    func() any
-	Logger    *slog.Logger
+	// Incidents returns the open incidents as the remediator holds them
+	// now; closed ones are read from the store.
+	Incidents func() []remediator.Incident
+	// Limits are the cooldown classes' limits (restart, redeploy), and
+	// Config the effective flags (ConfigRows), for the views.
+	Limits map[string]Limit
+	Config []ConfigRow
+	// Landing is the landing page's name, description and version (no
+	// landing page without a name); the API adds its links and the Run-now
+	// form. MetricsPath is where the metrics are (default /metrics).
+	Landing     web.LandingConfig
+	MetricsPath string
+	Logger      *slog.Logger
 	// FollowPoll is how often a followed transcript is re-read (default 200ms).
 	FollowPoll time.Duration
+	// Now is the clock of the views (default time.Now).
+	Now func() time.Time
 }
 
-// Register adds the API's routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/runs", a.runs)
-	mux.HandleFunc("GET /api/v1/sessions", a.sessions)
-	mux.HandleFunc("GET /api/v1/sessions/{id}", a.session)
+// Register adds the API's routes and pages to mux.
+func (a *API) Register(mux *http.ServeMux) error {
+	mux.HandleFunc("POST /api/v1/runs", a.auth(a.runs))
+	mux.HandleFunc("GET /api/v1/sessions", a.auth(a.sessions))
+	mux.HandleFunc("GET /api/v1/sessions/{id}", a.auth(a.session))
 	mux.HandleFunc("GET /api/v1/cooldowns", a.view(func(ctx context.Context) (any, error) { return a.Cooldowns(ctx) }))
 	if a.Actions != nil {
 		mux.HandleFunc("GET /api/v1/actions", a.view(func(ctx context.Context) (any, error) { return a.Actions(ctx) }))
 	}
-	mux.HandleFunc("GET /api/v1/incidents", a.view(func(ctx context.Context) (any, error) { return a.Incidents(ctx) }))
+	mux.HandleFunc("GET /api/v1/incidents", a.rows(a.incidentList))
 	mux.HandleFunc("GET /api/v1/status", a.view(func(context.Context) (any, error) { return a.Status(), nil }))
+	for name, v := range map[string]func(*http.Request) (any, error){
+		"tldr": a.tldr, "sessions": a.sessionsView, "events": a.events, "cooldowns": a.cooldownsView, "config": a.configView,
+	} {
+		mux.HandleFunc("GET /api/v1/views/"+name, a.auth(a.rows(v)))
+	}
+	return a.registerPages(mux)
 }
 
 // fail answers with a status and a one-line reason.
@@ -96,38 +130,44 @@ func (a *API) runs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, started := a.Trigger()
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "started": started})
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": id, "started": started, "page": SessionPath(id)})
 }
 
+// Record is a session record as the API serves it: its duration in
+// seconds (a running session's so far) instead of nanoseconds.
+type Record struct {
+	session.Record
+	// DurationNS hides the record's duration_ns.
+	DurationNS      *struct{} `json:"duration_ns,omitempty"`
+	DurationSeconds float64   `json:"duration_seconds"`
+}
+
+func (a *API) record(rec session.Record) Record {
+	return Record{Record: rec, DurationSeconds: a.durationOf(rec)}
+}
+
+// sessions is GET /api/v1/sessions: ?tier=, ?service= (the sessions of its
+// incidents and those that acted on it), ?limit=.
 func (a *API) sessions(w http.ResponseWriter, r *http.Request) {
-	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			fail(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
-			return
-		}
-		limit = n
+	q, err := sessionQuery(r.URL.Query(), 100)
+	if err != nil {
+		fail(w, http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
+		return
 	}
-	var tier session.Tier
-	if s := r.URL.Query().Get("tier"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || !session.Tier(n).Valid() {
-			fail(w, http.StatusBadRequest, "tier must be 1, 2 or 3")
-			return
-		}
-		tier = session.Tier(n)
-	}
-	recs, err := a.Store.ListSessions(r.Context(), store.ListOptions{Limit: limit, Tier: tier})
+	recs, err := a.Store.QuerySessions(r.Context(), q)
 	if err != nil {
 		a.Logger.Error("list sessions", "err", err)
 		fail(w, http.StatusInternalServerError, "cannot list sessions")
 		return
 	}
-	if recs == nil {
-		recs = []session.Record{}
+	out := make([]Record, 0, len(recs))
+	for _, rec := range recs {
+		if live, _, ok := a.Live.Get(rec.ID); ok {
+			rec = live // actions so far
+		}
+		out = append(out, a.record(rec))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": recs})
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -135,37 +175,94 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // maxTranscript bounds the transcript returned inline.
 const maxTranscript = 32 << 20
 
+// errNoSession is lookup's answer for an unknown session.
+var errNoSession = errors.New("no such session")
+
+// lookup finds a session, running or stored; wait is how long an unknown
+// one is waited for (a run just asked for starts within moments).
+func (a *API) lookup(ctx context.Context, id string, wait time.Duration) (rec session.Record, done <-chan struct{}, err error) {
+	if !validID.MatchString(id) {
+		return rec, nil, errNoSession
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		if rec, done, ok := a.Live.Get(id); ok {
+			return rec, done, nil
+		}
+		rec, err = a.Store.GetSession(ctx, id)
+		if !errors.Is(err, store.ErrNotFound) {
+			return rec, nil, err
+		}
+		if !time.Now().Before(deadline) {
+			return rec, nil, errNoSession
+		}
+		select {
+		case <-ctx.Done():
+			return rec, nil, ctx.Err()
+		case <-time.After(a.poll()):
+		}
+	}
+}
+
+func (a *API) poll() time.Duration {
+	if a.FollowPoll > 0 {
+		return a.FollowPoll
+	}
+	return 200 * time.Millisecond
+}
+
+// session is GET /api/v1/sessions/{id}: the record and the redacted
+// transcript as the CLI wrote it; with ?follow=1, the readable events as
+// NDJSON while the session runs, the outcome (with the final record) last.
 func (a *API) session(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !validID.MatchString(id) {
 		fail(w, http.StatusBadRequest, "invalid session id")
 		return
 	}
-	rec, done, live := a.Live.Get(id)
-	if !live {
-		var err error
-		rec, err = a.Store.GetSession(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			fail(w, http.StatusNotFound, "no session %s", id)
-			return
-		}
-		if err != nil {
-			a.Logger.Error("get session", "id", id, "err", err)
-			fail(w, http.StatusInternalServerError, "cannot read session")
-			return
-		}
-	}
-	path := filepath.Join(a.ResultsDir, id+".jsonl")
-	if r.URL.Query().Get("follow") == "1" {
-		a.follow(w, r, id, path, done)
+	rec, done, err := a.lookup(r.Context(), id, 0)
+	if errors.Is(err, errNoSession) {
+		fail(w, http.StatusNotFound, "no session %s", id)
 		return
 	}
-	lines, err := readTranscript(path)
+	if err != nil {
+		a.Logger.Error("get session", "id", id, "err", err)
+		fail(w, http.StatusInternalServerError, "cannot read session")
+		return
+	}
+	if r.URL.Query().Get("follow") == "1" {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		flusher, _ := w.(http.Flusher)
+		if flusher != nil {
+			flusher.Flush()
+		}
+		enc := json.NewEncoder(w)
+		err := a.stream(r.Context(), id, rec, done, 0, func(evs []Event) error {
+			for _, e := range evs {
+				if err := enc.Encode(e); err != nil {
+					return err
+				}
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			return nil
+		})
+		if err != nil && r.Context().Err() == nil {
+			a.Logger.Error("follow session", "id", id, "err", err)
+		}
+		return
+	}
+	lines, err := readTranscript(a.transcriptPath(id))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		a.Logger.Error("read transcript", "id", id, "err", err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"session": rec, "transcript": lines})
+	writeJSON(w, http.StatusOK, map[string]any{"session": a.record(rec), "transcript": lines})
 }
+
+func (a *API) transcriptPath(id string) string { return filepath.Join(a.ResultsDir, id+".jsonl") }
 
 func readTranscript(path string) ([]json.RawMessage, error) {
 	f, err := os.Open(path)
@@ -191,18 +288,38 @@ func asJSON(b []byte) json.RawMessage {
 	return q
 }
 
-// follow streams a transcript as NDJSON while its session runs, then the
-// final record as the last line.
-func (a *API) follow(w http.ResponseWriter, r *http.Request, id, path string, done <-chan struct{}) {
-	poll := a.FollowPoll
-	if poll <= 0 {
-		poll = 200 * time.Millisecond
+// stream reads a session's transcript from the start and hands its
+// readable events after the one numbered after to emit: at once what is
+// written, then what is added while the session runs (done open), and
+// last, once it has ended, its outcome with the final record. It returns
+// when the outcome is sent, emit fails or ctx ends.
+func (a *API) stream(ctx context.Context, id string, rec session.Record, done <-chan struct{}, after int, emit func([]Event) error) error {
+	cur, final := rec, done == nil
+	actions := func() []session.Action {
+		if live, _, ok := a.Live.Get(id); ok {
+			cur = live
+		} else if !final {
+			// Ended: the final record was stored before it left the
+			// running sessions.
+			if stored, err := a.Store.GetSession(ctx, id); err == nil {
+				cur, final = stored, true
+			}
+		}
+		return cur.Actions
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	var offset int64
-	var partial []byte
+	rd := newReader(actions)
+	send := func(evs []Event) error {
+		evs = slices.DeleteFunc(evs, func(e Event) bool { return e.Seq <= after })
+		if len(evs) == 0 {
+			return nil
+		}
+		return emit(evs)
+	}
+	path := a.transcriptPath(id)
+	var (
+		offset  int64
+		partial []byte
+	)
 	for {
 		finished := done == nil
 		if !finished {
@@ -213,35 +330,38 @@ func (a *API) follow(w http.ResponseWriter, r *http.Request, id, path string, do
 			}
 		}
 		// Read what is there; after the end, once more to catch the tail.
-		n, rest, err := copyLines(w, path, offset, partial)
+		var evs []Event
+		n, rest, err := readLines(path, offset, partial, func(line []byte) { evs = append(evs, rd.line(line)...) })
 		offset, partial = offset+n, rest
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			a.Logger.Error("follow transcript", "id", id, "err", err)
-			return
+			return err
 		}
-		if flusher != nil {
-			flusher.Flush()
+		if err := send(evs); err != nil {
+			return err
 		}
 		if finished {
-			rec, err := a.Store.GetSession(r.Context(), id)
-			if err == nil {
-				b, _ := json.Marshal(map[string]any{"type": "claudeops_session", "session": rec})
-				_, _ = w.Write(append(b, '\n'))
+			if done != nil {
+				stored, err := a.Store.GetSession(ctx, id)
+				if err != nil {
+					return err
+				}
+				cur = stored
 			}
-			return
+			return send(rd.finish(cur, a.record(cur)))
 		}
 		select {
-		case <-r.Context().Done():
-			return
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-done:
-		case <-time.After(poll):
+		case <-time.After(a.poll()):
 		}
 	}
 }
 
-// copyLines writes the complete lines of path after offset; it returns the
-// bytes consumed and an incomplete last line to be finished by the next read.
-func copyLines(w io.Writer, path string, offset int64, partial []byte) (int64, []byte, error) {
+// readLines calls line for each complete line of path after offset; it
+// returns the bytes consumed and an incomplete last line to be finished by
+// the next read.
+func readLines(path string, offset int64, partial []byte, line func([]byte)) (int64, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, partial, err
@@ -261,8 +381,8 @@ func copyLines(w io.Writer, path string, offset int64, partial []byte) (int64, [
 		if i < 0 {
 			break
 		}
-		if _, err := w.Write(append(asJSON(buf[:i]), '\n')); err != nil {
-			return n, nil, err
+		if l := bytes.TrimSpace(buf[:i]); len(l) > 0 {
+			line(l)
 		}
 		buf = buf[i+1:]
 	}

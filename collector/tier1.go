@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
 )
 
@@ -20,11 +21,17 @@ const DefaultMaxSeries = 20000
 // The families of the Tier1Collector, in Describe order.
 var (
 	defCheckSuccess = newGaugeDef("claudeops_check_success",
-		"Whether the check passed (status ok) in the latest successful Tier 1 run: 1 or 0.",
+		"Whether the check passed (status ok): its probe's latest run when a probe plan runs, else the latest successful Tier 1 run's report: 1 or 0.",
 		"service", "check", "type")
 	defCheckDuration = newGaugeDef("claudeops_check_duration_seconds",
-		"Latency the check reported in the latest successful Tier 1 run.",
+		"How long the check's probe took in its latest run, else the latency the latest successful Tier 1 run reported.",
 		"service", "check", "type")
+	defCheckStatus = newGaugeDef("claudeops_check_status",
+		"State set of each probe of the running plan: 1 for its status (ok, degraded, failing, unknown), 0 for the others.",
+		"service", "check", "type", "status")
+	defUnplanned = newGaugeDef("claudeops_checks_unplanned",
+		"Checks of a service the probe plan does not cover: the model could not turn them into probes.",
+		"service")
 	defServices = newGaugeDef("claudeops_services_discovered",
 		"Services in the latest successful Tier 1 result.")
 	defLastRun = newGaugeDef("claudeops_tier1_last_run_timestamp_seconds",
@@ -35,6 +42,8 @@ var (
 		"Checks of the latest Tier 1 result not exported because the result exceeded the collector's cap.")
 
 	tier1Defs = []*gaugeDef{defCheckSuccess, defCheckDuration, defServices, defLastRun, defLastSuccess, defDropped}
+	// probeDefs are the families only a probe plan fills.
+	probeDefs = []*gaugeDef{defCheckStatus, defUnplanned}
 )
 
 // Label names, shared by every label pair the collector builds.
@@ -42,13 +51,29 @@ var (
 	nameService = new("service")
 	nameCheck   = new("check")
 	nameType    = new("type")
+	nameStatus  = new("status")
 )
 
-// typePairs holds one shared type label pair per CheckTypes value.
+// typePairs holds one shared type label pair per CheckTypes and
+// session.ProbeTypes value.
 var typePairs = func() map[string]*dto.LabelPair {
-	m := make(map[string]*dto.LabelPair, len(CheckTypes))
+	m := make(map[string]*dto.LabelPair, len(CheckTypes)+len(session.ProbeTypes))
 	for _, t := range CheckTypes {
 		m[t] = labelPair(nameType, new(t))
+	}
+	for _, t := range session.ProbeTypes {
+		if m[string(t)] == nil {
+			m[string(t)] = labelPair(nameType, new(string(t)))
+		}
+	}
+	return m
+}()
+
+// statusPairs holds one shared status label pair per CheckStatuses value.
+var statusPairs = func() map[string]*dto.LabelPair {
+	m := make(map[string]*dto.LabelPair, len(CheckStatuses))
+	for _, st := range CheckStatuses {
+		m[st] = labelPair(nameStatus, new(st))
 	}
 	return m
 }()
@@ -78,6 +103,12 @@ var (
 // encoding.
 type Tier1Collector struct {
 	maxSeries int
+
+	// in guards the inputs of the snapshot; Update and UpdateProbes each
+	// rebuild it whole from both.
+	in     sync.Mutex
+	state  store.Tier1State
+	probes ProbeState
 
 	mu   sync.RWMutex
 	snap *tier1Snapshot // immutable once published
@@ -110,6 +141,9 @@ func (c *Tier1Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range tier1Defs {
 		ch <- d.desc
 	}
+	for _, d := range probeDefs {
+		ch <- d.desc
+	}
 }
 
 // Collect sends the samples built by the latest Update.
@@ -131,10 +165,30 @@ func (c *Tier1Collector) snapshot() *tier1Snapshot {
 	return c.snap
 }
 
-// Update replaces the exported state. It reads LastRun, LastSuccess and
-// Result (as LoadTier1 returns them); for a state shaped like a SaveTier1
+// Update replaces the exported Tier 1 state. It reads LastRun, LastSuccess
+// and Result (as LoadTier1 returns them); for a state shaped like a SaveTier1
 // argument it falls back to RunAt and Success.
 func (c *Tier1Collector) Update(st store.Tier1State) {
+	c.in.Lock()
+	defer c.in.Unlock()
+	c.state = st
+	c.rebuild()
+}
+
+// UpdateProbes replaces the exported probe results. While ps.Active, the
+// check series are the probes' and the checks the latest Tier 1 result
+// reported are not exported.
+func (c *Tier1Collector) UpdateProbes(ps ProbeState) {
+	c.in.Lock()
+	defer c.in.Unlock()
+	c.probes = ps
+	c.rebuild()
+}
+
+// rebuild builds and publishes the snapshot of c.state and c.probes; c.in
+// is held.
+func (c *Tier1Collector) rebuild() {
+	st, ps := c.state, c.probes
 	lastRun, lastSuccess := st.LastRun, st.LastSuccess
 	if lastRun.IsZero() {
 		lastRun = st.RunAt
@@ -149,16 +203,26 @@ func (c *Tier1Collector) Update(st store.Tier1State) {
 		for _, s := range st.Result.Services {
 			n += len(s.Checks)
 		}
+		if ps.Active {
+			n = len(ps.Checks)
+		}
 		b.checks = make([]builtCheck, 0, min(n, c.maxSeries))
 		for _, svc := range st.Result.Services {
 			service := b.service(svc.Name)
+			if ps.Active {
+				continue
+			}
 			for _, chk := range svc.Checks {
-				b.add(service, chk.Name, chk.Type, chk.Status, chk.LatencyMS)
+				b.add(service, chk.Name, checkType(chk.Type), strings.EqualFold(chk.Status, "ok"), chk.LatencyMS/1000)
 			}
 		}
 	}
-	c.publish(b.snapshot(
-		float64(len(b.services)), unixSeconds(lastRun), unixSeconds(lastSuccess), float64(b.dropped)))
+	services := float64(len(b.services))
+	if ps.Active {
+		b.addProbes(ps)
+	}
+	b.addUnplanned(ps.Unplanned)
+	c.publish(b.snapshot(services, unixSeconds(lastRun), unixSeconds(lastSuccess), float64(b.dropped)))
 }
 
 func (c *Tier1Collector) publish(s *tier1Snapshot) {
@@ -172,6 +236,7 @@ type checkKey struct{ service, check, typ string }
 type builtCheck struct {
 	key               checkKey
 	success, duration *dto.Metric // share one label slice
+	status            []*dto.Metric
 }
 
 // tier1Builder accumulates the samples of one Update.
@@ -181,6 +246,8 @@ type tier1Builder struct {
 	seen     map[checkKey]struct{}
 	services map[string]*string // sanitised name → shared label value
 	dropped  int
+	// unplanned are the claudeops_checks_unplanned samples.
+	unplanned []*dto.Metric
 }
 
 func (b *tier1Builder) service(name string) *string {
@@ -193,14 +260,16 @@ func (b *tier1Builder) service(name string) *string {
 	return p
 }
 
-func (b *tier1Builder) add(service *string, name, typ, status string, latencyMS float64) {
-	k := checkKey{*service, SanitizeLabel(name), checkType(typ)}
+// add adds a check of type typ (a key of typePairs) and returns it, nil
+// when it is a duplicate or over the cap.
+func (b *tier1Builder) add(service *string, name, typ string, ok bool, seconds float64) *builtCheck {
+	k := checkKey{*service, SanitizeLabel(name), typ}
 	if _, dup := b.seen[k]; dup {
-		return
+		return nil
 	}
 	if len(b.checks) >= b.max {
 		b.dropped++
-		return
+		return nil
 	}
 	b.seen[k] = struct{}{}
 	check := k.check
@@ -210,10 +279,9 @@ func (b *tier1Builder) add(service *string, name, typ, status string, latencyMS 
 		typePairs[k.typ],
 	}
 	success := gaugeZero
-	if strings.EqualFold(status, "ok") {
+	if ok {
 		success = gaugeOne
 	}
-	seconds := latencyMS / 1000
 	if !(seconds >= 0) { // negative or NaN
 		seconds = 0
 	}
@@ -221,6 +289,7 @@ func (b *tier1Builder) add(service *string, name, typ, status string, latencyMS 
 		success:  &dto.Metric{Label: labels, Gauge: success},
 		duration: &dto.Metric{Label: labels, Gauge: newGaugeValue(seconds)},
 	})
+	return &b.checks[len(b.checks)-1]
 }
 
 // snapshot sorts the checks as a registry would (by label values in label
@@ -240,13 +309,28 @@ func (b *tier1Builder) snapshot(services, lastRun, lastSuccess, dropped float64)
 	if len(b.checks) > 0 {
 		dur := make([]*dto.Metric, len(b.checks))
 		succ := make([]*dto.Metric, len(b.checks))
+		var status []*dto.Metric
 		for i, c := range b.checks {
 			dur[i], succ[i] = c.duration, c.success
 			s.metrics = append(s.metrics,
 				&staticGauge{desc: defCheckSuccess.desc, m: c.success},
 				&staticGauge{desc: defCheckDuration.desc, m: c.duration})
+			for _, m := range c.status {
+				status = append(status, m)
+				s.metrics = append(s.metrics, &staticGauge{desc: defCheckStatus.desc, m: m})
+			}
 		}
 		s.families = append(s.families, defCheckDuration.family(dur), defCheckSuccess.family(succ))
+		if len(status) > 0 {
+			slices.SortFunc(status, compareLabels)
+			s.families = append(s.families, defCheckStatus.family(status))
+		}
+	}
+	if len(b.unplanned) > 0 {
+		for _, m := range b.unplanned {
+			s.metrics = append(s.metrics, &staticGauge{desc: defUnplanned.desc, m: m})
+		}
+		s.families = append(s.families, defUnplanned.family(b.unplanned))
 	}
 	scalar(defServices, services)
 	scalar(defLastRun, lastRun)

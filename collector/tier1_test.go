@@ -45,9 +45,9 @@ func newRegistry(t *testing.T, c prometheus.Collector) *prometheus.Registry {
 }
 
 const checkHeaders = `
-# HELP claudeops_check_success Whether the check passed (status ok) in the latest successful Tier 1 run: 1 or 0.
+# HELP claudeops_check_success Whether the check passed (status ok): its probe's latest run when a probe plan runs, else the latest successful Tier 1 run's report: 1 or 0.
 # TYPE claudeops_check_success gauge
-# HELP claudeops_check_duration_seconds Latency the check reported in the latest successful Tier 1 run.
+# HELP claudeops_check_duration_seconds How long the check's probe took in its latest run, else the latency the latest successful Tier 1 run reported.
 # TYPE claudeops_check_duration_seconds gauge
 `
 
@@ -205,7 +205,7 @@ func TestTier1CollectorCut(t *testing.T) {
 	c.Update(store.Tier1State{LastRun: t0, LastSuccess: t0, Result: &session.Tier1Result{
 		Services: []session.Service{{Name: "svc", Checks: checks}}}})
 	want := `
-# HELP claudeops_check_success Whether the check passed (status ok) in the latest successful Tier 1 run: 1 or 0.
+# HELP claudeops_check_success Whether the check passed (status ok): its probe's latest run when a probe plan runs, else the latest successful Tier 1 run's report: 1 or 0.
 # TYPE claudeops_check_success gauge
 claudeops_check_success{check="a",service="svc",type="http"} 1
 claudeops_check_success{check="b",service="svc",type="http"} 1

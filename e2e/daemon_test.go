@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +19,9 @@ type daemon struct {
 	*proc
 	URL  string
 	Dirs dirs
+	// Token is the webhook token of --webhook.token-file, which the API's
+	// sessions and transcripts want too; "" without one.
+	Token string
 }
 
 type dirs struct{ State, Results, Repos string }
@@ -44,6 +50,15 @@ func startDaemonAt(t testing.TB, addr string, api *fakeapi.Server, d dirs, extra
 	t.Helper()
 	p := start(t, "claude-ops", daemonEnv(t, api, d), daemonArgs(addr, d, extra...)...)
 	dm := &daemon{proc: p, URL: "http://" + addr, Dirs: d}
+	for _, a := range extra {
+		if f, ok := strings.CutPrefix(a, "--webhook.token-file="); ok {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dm.Token = strings.TrimSpace(string(b))
+		}
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			dm.logTranscripts(t)
@@ -66,6 +81,9 @@ func daemonEnv(t testing.TB, api *fakeapi.Server, d dirs) []string {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
 		"ANTHROPIC_API_KEY=sk-e2e-secret-key", "ANTHROPIC_BASE_URL=" + api.URL(),
 		"CLAUDEOPS_CLAUDE_PATH=" + fakeapi.CLIPath(t),
+		// The hook the CLI runs before each tool is this -race binary, which
+		// otherwise sleeps 1 s at exit: passed on to sessions (daemonArgs).
+		"GORACE=atexit_sleep_ms=0",
 	}
 }
 
@@ -74,6 +92,7 @@ func daemonArgs(addr string, d dirs, extra ...string) []string {
 	args := append([]string{
 		binary, "--web.listen-address=" + addr,
 		"--state.dir=" + d.State, "--results.dir=" + d.Results, "--repos.dir=" + d.Repos,
+		"--session.pass-env=GORACE",
 	}, extra...)
 	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--log.level=") }) {
 		args = append(args, "--log.level=debug")
@@ -98,12 +117,43 @@ type sessionView struct {
 	Reason  string `json:"reason"`
 }
 
+// get is httpGet of a path of the daemon's, with its token when it has one.
+func (d *daemon) get(t testing.TB, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, d.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.Token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// getJSON is getJSON of a path of the daemon's, with its token.
+func (d *daemon) getJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	code, body := d.get(t, path)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	if err := json.Unmarshal([]byte(body), v); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, body)
+	}
+}
+
 func (d *daemon) sessions(t testing.TB) []sessionView {
 	t.Helper()
 	var out struct {
 		Sessions []sessionView `json:"sessions"`
 	}
-	getJSON(t, d.URL+"/api/v1/sessions", &out)
+	d.getJSON(t, "/api/v1/sessions", &out)
 	return out.Sessions
 }
 
@@ -112,7 +162,7 @@ func (d *daemon) session(t testing.TB, id string) sessionView {
 	var out struct {
 		Session sessionView `json:"session"`
 	}
-	getJSON(t, d.URL+"/api/v1/sessions/"+id, &out)
+	d.getJSON(t, "/api/v1/sessions/"+id, &out)
 	return out.Session
 }
 
@@ -121,7 +171,7 @@ func (d *daemon) waitSession(t testing.TB, id string, timeout time.Duration) ses
 	t.Helper()
 	var s sessionView
 	waitFor(t, timeout, "session "+id+" to end", func() bool {
-		code, _ := httpGet(t, d.URL+"/api/v1/sessions/"+id)
+		code, _ := d.get(t, "/api/v1/sessions/"+id)
 		if code != 200 {
 			return false
 		}

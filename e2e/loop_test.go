@@ -1,25 +1,18 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
+	"context"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
+	"github.com/claude-ops/claude-ops/internal/podmantest"
 	"github.com/claude-ops/claude-ops/mixin"
 )
-
-// fakeDocker stands in for docker on the daemon's PATH: `docker restart web`
-// leaves a marker in dir, which is what the next Tier 1 run looks at.
-func fakeDocker(dir string) string {
-	return fmt.Sprintf(`#!/bin/sh
-echo "$*" >> %[1]q/docker.log
-if [ "$1" = restart ]; then touch %[1]q/restarted-"$2"; echo "$2"; fi
-`, dir)
-}
 
 // corePanels must return data at the end of the loop.
 var corePanels = map[string][]string{
@@ -29,27 +22,60 @@ var corePanels = map[string][]string{
 }
 
 // TestWholeLoop is issue 6's loop, against Debian's Prometheus and
-// Alertmanager started with the deploy configs and the mixin's rules: Tier 1
-// reports web down → ClaudeOpsCheckFailing → Alertmanager → webhook → Tier 2
-// restarts it → the next Tier 1 reports it up → the alert resolves → the
-// incident is remediated. Then every dashboard and rule expression runs
-// against that Prometheus.
+// Alertmanager started with the deploy configs and the mixin's rules, and a
+// real Podman: web is a container the repo declares, hung (as far as its
+// health check goes) until it is restarted. Tier 1 reports web down →
+// ClaudeOpsCheckFailing → Alertmanager → webhook → Tier 2 calls
+// mcp__ops__restart_service → the daemon restarts the container through
+// the engine API and verifies it → the next Tier 1 reports it up → the
+// alert resolves → the incident is remediated. Then every dashboard and
+// rule expression runs against that Prometheus.
+//
+// What the scripted Tier 1 model reports is the one thing the test
+// controls: web's health check is down while the container's
+// State.StartedAt, as the test reads it from the engine, is the one it had
+// when the test began, and ok once it has moved: only a real restart of
+// the container closes the loop.
 func TestWholeLoop(t *testing.T) {
 	start := time.Now()
 	d := newDirs(t)
-	markers := t.TempDir()
-	bin := t.TempDir()
-	writeFile(t, filepath.Join(bin, "docker"), fakeDocker(markers))
-	if err := os.Chmod(filepath.Join(bin, "docker"), 0o755); err != nil {
+	pm := podmantest.Start(t)
+	webID := pm.Run(t, "web", nil, quickStop...)
+	writeFile(t, filepath.Join(d.Repos, "site", "CLAUDE-OPS.md"), "# site\nRuns web in a container.\n")
+	writeFile(t, filepath.Join(d.Repos, "site", ".claude-ops", "services.yaml"), "services:\n  - name: web\n")
+	eng, err := engine.New(pm.Host)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
-	restarted := filepath.Join(markers, "restarted-web")
+	t.Cleanup(func() { eng.Close() })
+	inspect := func() engine.Container {
+		c, err := eng.Inspect(context.Background(), webID)
+		if err != nil {
+			t.Errorf("inspect web: %v", err)
+		}
+		return c
+	}
+	before := inspect()
+	if before.State != "running" || before.StartedAt.IsZero() {
+		t.Fatalf("web before the loop: %+v", before)
+	}
+	var restarted atomic.Bool // sticky: web stays healthy once restarted
+	webHealthy := func() bool {
+		if !restarted.Load() && inspect().StartedAt.After(before.StartedAt) {
+			restarted.Store(true)
+		}
+		return restarted.Load()
+	}
 
+	tier2 := newScripted(
+		fakeapi.Turn{Text: "Restarting web.", Tools: []fakeapi.ToolUse{opsCall("restart_service", svc("web"))}},
+		fakeapi.Turn{Tools: []fakeapi.ToolUse{fakeapi.StructuredOutput(remediation{Summary: "restarted web", Outcome: "fixed",
+			Actions:  []map[string]any{{"service": "web", "action": "restart", "target": "web", "result": "restarted"}},
+			Findings: "web's health check failed; a restart brought it back"})}})
 	api := fakeapi.Start(t, func(r *fakeapi.Request) fakeapi.Turn {
 		if strings.Contains(r.Model, "haiku") {
 			status := "down"
-			if _, err := os.Stat(restarted); err == nil {
+			if webHealthy() {
 				status = "ok"
 			}
 			return fakeapi.Turn{Tools: []fakeapi.ToolUse{fakeapi.StructuredOutput(tier1Result{
@@ -59,13 +85,11 @@ func TestWholeLoop(t *testing.T) {
 				}}},
 			})}}
 		}
-		// Tier 2: restart web, then report it fixed.
-		if r.Turn == 0 {
-			return fakeapi.Turn{Text: "Restarting web.", Tools: []fakeapi.ToolUse{fakeapi.Bash("docker restart web")}}
+		if !strings.Contains(r.Model, "sonnet") || !strings.Contains(r.Prompt, `service "web"`) {
+			t.Errorf("unexpected request: model %s, prompt %.200q", r.Model, r.Prompt)
+			return fakeapi.Turn{Status: 400}
 		}
-		return answer(remediation{Summary: "restarted web", Outcome: "fixed",
-			Actions:  []map[string]any{{"service": "web", "action": "restart", "target": "web", "result": "restarted"}},
-			Findings: "web's health check failed; a restart brought it back"})(r)
+		return tier2.script(r)
 	})
 
 	token := filepath.Join(d.State, "webhook-token")
@@ -74,15 +98,26 @@ func TestWholeLoop(t *testing.T) {
 	am := startAlertmanager(t, "http://"+addr+"/api/v1/webhook", token)
 	prom := startPrometheus(t, addr, strings.TrimPrefix(am.URL, "http://"))
 	dm := startDaemonAt(t, addr, api, d, "--schedule.interval=2s", "--webhook.token-file="+token,
-		"--alertmanager.url="+am.URL, "--remediation.verify-timeout=60s")
+		"--alertmanager.url="+am.URL, "--remediation.verify-timeout=60s", "--engine.host="+pm.Host)
 
 	waitFor(t, 90*time.Second, "the incident to be remediated", func() bool {
 		return sampleValue(dm.scrape(t), `claudeops_incidents_total{outcome="remediated"}`) == "1"
 	})
-	if _, err := os.Stat(restarted); err != nil {
-		t.Fatalf("the allowed restart did not run: %v", err)
-	}
 	t.Logf("loop closed in %v", time.Since(start).Round(100*time.Millisecond))
+
+	// The restart was the typed action's, done through the engine and
+	// verified: the model was told so, and the container really restarted.
+	if res := tier2.result(t, 0); res.IsError || !strings.Contains(res.Content, "restarted web, verified by the engine") {
+		t.Errorf("restart_service answered %+v", res)
+	}
+	if after := inspect(); after.ID != webID || after.State != "running" || !after.StartedAt.After(before.StartedAt) {
+		t.Errorf("web after the loop: %+v (started at %s before)", after, before.StartedAt)
+	}
+	rows := dm.ledger(t)
+	if len(rows) != 1 || rows[0].Service != "web" || rows[0].Action != "restart" || rows[0].Result != "allowed" ||
+		rows[0].Stage != "verify" || rows[0].Outcome != "done" || rows[0].Tier != 2 {
+		t.Errorf("ledger = %+v, want web's one restart, allowed and done", rows)
+	}
 
 	// The metrics and Alertmanager agree.
 	scrape := dm.scrape(t)
@@ -90,6 +125,7 @@ func TestWholeLoop(t *testing.T) {
 		`claudeops_check_success{check="http",service="web",type="http"}`:                      "1",
 		`claudeops_incidents_open`:                                                             "0",
 		`claudeops_remediation_actions_total{action="restart",result="allowed",service="web"}`: "1",
+		`claudeops_actions_total{action="restart",result="done",tier="2"}`:                     "1",
 		`claudeops_cooldown_actions{action="restart",service="web"}`:                           "1",
 		`claudeops_sessions_total{outcome="remediated",tier="2",trigger="alert"}`:              "1",
 	} {
@@ -124,8 +160,25 @@ func TestWholeLoop(t *testing.T) {
 		}
 		exprs = append(exprs, re...)
 	}
-	waitFor(t, 30*time.Second, "recording rules over the loop's data", func() bool {
-		r := prom.query(t, "claudeops:spend_today_usd:sum")
+	// The recording rule of the day's spend, by whatever name the mixin
+	// gives it, has been evaluated over the loop's data.
+	rules, err := mixin.LoadRules(mixinOut + "/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spend string
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" && strings.Contains(r.Expr, "claudeops_budget_spent_usd") {
+				spend = r.Record
+			}
+		}
+	}
+	if spend == "" {
+		t.Fatalf("no recording rule over claudeops_budget_spent_usd in %s/rules.yaml", mixinOut)
+	}
+	waitFor(t, 30*time.Second, "recording rules over the loop's data ("+spend+")", func() bool {
+		r := prom.query(t, spend)
 		return len(r.Data.Result) > 0
 	})
 	withData := map[string]map[string]bool{}

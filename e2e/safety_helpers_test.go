@@ -249,6 +249,7 @@ type fullSession struct {
 		Service string `json:"service"`
 		Action  string `json:"action"`
 		Result  string `json:"result"`
+		Stage   string `json:"stage"`
 		Command string `json:"command"`
 		Reason  string `json:"reason"`
 	} `json:"actions"`
@@ -345,4 +346,21 @@ func (d *daemon) cooldowns(t testing.TB) map[string]map[string]int {
 // toolUse is a call of a file tool.
 func toolUse(name string, input map[string]any) fakeapi.ToolUse {
 	return fakeapi.ToolUse{Name: name, Input: input}
+}
+
+// ledgerEntry is a row of GET /api/v1/actions with what the typed tests'
+// ledgerRow leaves out: the command the gate refused and the incident.
+type ledgerEntry struct {
+	ledgerRow
+	Command  string `json:"command"`
+	Incident string `json:"incident_id"`
+}
+
+func (d *daemon) ledgerEntries(t testing.TB) []ledgerEntry {
+	t.Helper()
+	var out struct {
+		Actions []ledgerEntry `json:"actions"`
+	}
+	getJSON(t, d.URL+"/api/v1/actions", &out)
+	return out.Actions
 }

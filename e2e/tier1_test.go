@@ -157,9 +157,19 @@ func TestTier1ChecksBecomeMetrics(t *testing.T) {
 	if !strings.Contains(first.Prompt, "Runs web and postgres") || !strings.Contains(first.Prompt, "Backup freshness") {
 		t.Errorf("the Tier 1 prompt lacks the inventory:\n%s", first.Prompt)
 	}
+	// Tier 1 observes: the CLI's read-only tools and the ops server's
+	// probes (no prometheus_query without --prometheus.url), none of its
+	// changes.
 	tools := slices.Sorted(slices.Values(first.Tools))
-	if want := []string{"Bash", "Glob", "Grep", "Read", "StructuredOutput"}; !slices.Equal(tools, want) {
+	if want := []string{"Bash", "Glob", "Grep", "Read", "StructuredOutput",
+		"mcp__ops__container_logs", "mcp__ops__container_status", "mcp__ops__declared_check",
+		"mcp__ops__http_probe", "mcp__ops__list_services", "mcp__ops__unit_status"}; !slices.Equal(tools, want) {
 		t.Errorf("tier 1 tools = %v, want %v", tools, want)
+	}
+	for _, change := range []string{"mcp__ops__restart_service", "mcp__ops__redeploy_service", "mcp__ops__run_playbook"} {
+		if slices.Contains(tools, change) {
+			t.Errorf("tier 1 is offered %s", change)
+		}
 	}
 	if !strings.Contains(first.Model, "haiku") {
 		t.Errorf("tier 1 model = %q, want haiku", first.Model)

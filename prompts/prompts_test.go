@@ -36,7 +36,7 @@ var (
 
 // maxTierBytes bounds each tier's Markdown: every byte is input tokens on
 // every run (Tier 1 runs hourly).
-const maxTierBytes = 3 << 10
+const maxTierBytes = 4 << 10
 
 func words(s string) int { return len(strings.Fields(s)) }
 

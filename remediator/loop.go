@@ -751,6 +751,9 @@ func (r *Remediator) close(in *incident, outcome session.Outcome) {
 	if outcome == session.OutcomeRemediated {
 		r.push([]PostableAlert{r.remediatedAlert(in, now)})
 	}
+	if r.onClose != nil {
+		r.onClose(in.view())
+	}
 	r.log.Info("incident closed", "id", in.ID, "service", in.Service, "outcome", outcome)
 }
 

@@ -13,7 +13,6 @@ package remediator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -136,6 +135,11 @@ type Deps struct {
 	// Inbox nil: the queue lives in memory only, and alerts acknowledged
 	// just before a crash wait for Alertmanager's next resend.
 	Inbox Inbox
+	// OnClose, if set, is told of each incident as it closes, with its
+	// verified outcome (package memory scores memories by it). It runs on
+	// the event loop: it must return quickly. An incident resumed after a
+	// crash may be told twice.
+	OnClose func(Incident)
 }
 
 // Inbox is a durable queue: Enqueue appends each batch before it answers, the
@@ -159,6 +163,7 @@ type Remediator struct {
 	prompt   PromptFunc
 	clock    Clock
 	inbox    Inbox
+	onClose  func(Incident)
 	m        *metrics
 
 	// inbox, written by Enqueue and CooldownRefused, drained by the loop.
@@ -204,7 +209,7 @@ func New(cfg Config, d Deps) (*Remediator, error) {
 	}
 	r := &Remediator{
 		cfg: cfg, log: cfg.Logger, sessions: d.Sessions, store: d.Store, am: d.Alertmanager,
-		ctxp: d.Context, prompt: d.Prompt, clock: d.Clock, inbox: d.Inbox,
+		ctxp: d.Context, prompt: d.Prompt, clock: d.Clock, inbox: d.Inbox, onClose: d.OnClose,
 		wake:  make(chan struct{}, 1),
 		views: map[string]Incident{},
 	}
@@ -251,7 +256,9 @@ func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error 
 	}
 	var id int64
 	if r.inbox != nil {
-		data, err := json.Marshal(alerts)
+		// json.Marshal's bytes without its reflection (replayInbox reads
+		// them with json.Unmarshal).
+		data, err := webhook.AppendJSON(make([]byte, 0, 1024*len(alerts)), alerts)
 		if err != nil {
 			return fmt.Errorf("remediator: encode alerts: %w", err)
 		}

@@ -22,6 +22,10 @@ type CommandResult struct {
 	Duration time.Duration
 }
 
+// ErrTimeout is wrapped by Commands.Run's error when the command ran out of
+// time (its own timeout or its context's deadline).
+var ErrTimeout = errors.New("timed out")
+
 // Commands runs the argv an operator declared (playbooks, checks, redeploys,
 // systemctl): never through a shell, with a timeout, in its own process
 // group so that a timeout kills everything it started.
@@ -54,8 +58,11 @@ func (c Commands) Run(ctx context.Context, argv []string, timeout time.Duration)
 	start := time.Now()
 	err := cmd.Run()
 	res := CommandResult{Output: out.String(), Duration: time.Since(start), ExitCode: cmd.ProcessState.ExitCode()}
-	if ctx.Err() != nil {
-		return res, fmt.Errorf("%s: timed out after %s", argv[0], timeout)
+	switch err := ctx.Err(); {
+	case errors.Is(err, context.DeadlineExceeded):
+		return res, fmt.Errorf("%s: %w after %s", argv[0], ErrTimeout, timeout)
+	case err != nil:
+		return res, fmt.Errorf("%s: %w", argv[0], err)
 	}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {

@@ -139,3 +139,8 @@ func (r *redactor) JSON(raw json.RawMessage) json.RawMessage {
 	q, _ := json.Marshal(string(out))
 	return q
 }
+
+// Redactor returns the redaction every transcript gets, for other places
+// that keep text a session produced (memories): each secret of 4 bytes or
+// more, raw or JSON-escaped, becomes [REDACTED].
+func Redactor(secrets ...string) func(string) string { return newRedactor(secrets...).String }

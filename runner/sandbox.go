@@ -224,6 +224,9 @@ func (s *Sandbox) Check(ctx context.Context) error {
 		"--ro-bind", "/", "/", "--dev", "/dev", "--", socat, "-V")
 	cmd := exec.CommandContext(ctx, bwrap, args...)
 	cmd.Env = []string{"PATH=" + defaultPath}
+	// A grandchild holding the output pipe must not keep Check (and the
+	// daemon's shutdown) waiting once bwrap is gone.
+	cmd.WaitDelay = time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

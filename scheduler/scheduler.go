@@ -1,6 +1,8 @@
-// Package scheduler runs Tier 1: a session at start-up and then every interval,
-// counted from the end of the last one, plus runs triggered by hand. Never two
-// Tier 1 sessions at once: a trigger during a run answers with its id.
+// Package scheduler runs Tier 1 when its Policy says so, plus runs triggered
+// by hand. In the check mode (IntervalPolicy) that is a session at start-up
+// and then every interval, counted from the end of the last one; in the plan
+// mode (PlanPolicy) only when the probe plan needs judgement. Never two Tier 1
+// sessions at once: a trigger during a run answers with its id.
 package scheduler
 
 import (
@@ -27,34 +29,72 @@ type Job interface {
 
 // Scheduler runs the Tier 1 loop. Run is an oklog/run actor.
 type Scheduler struct {
-	interval time.Duration
 	sessions Sessions
 	job      Job
 	logger   *slog.Logger
-	now      func() time.Time
+	clock    Clock
+	policy   Policy
 
 	wake chan struct{}
 
 	mu      sync.Mutex
 	current string   // id of the running session
 	pending *pending // a manual run asked for and not started yet
+	last    LastRun
 }
 
 type pending struct {
 	id      string
 	trigger session.Trigger
+	reason  string
 }
 
-// New returns a scheduler.
+// LastRun is the latest Tier 1 run of this process.
+type LastRun struct {
+	ID  string    // its session id, "" before the first run
+	End time.Time // when it ended; zero before the first run
+}
+
+// Policy decides when Tier 1 runs, besides the runs triggered by hand.
+type Policy interface {
+	// Due returns why a run is due now (with the time and the latest run
+	// ended; last is zero before the first run), or "" and how long to wait
+	// before asking again.
+	Due(now time.Time, last LastRun) (reason string, wait time.Duration)
+}
+
+// IntervalPolicy is the check mode: a run at start-up, then one every
+// interval after the last one ended.
+type IntervalPolicy time.Duration
+
+// Due implements Policy.
+func (p IntervalPolicy) Due(now time.Time, last LastRun) (string, time.Duration) {
+	if last.End.IsZero() {
+		return "start-up", 0
+	}
+	if wait := last.End.Add(time.Duration(p)).Sub(now); wait > 0 {
+		return "", wait
+	}
+	return "interval", 0
+}
+
+// New returns a scheduler that runs Tier 1 at start-up and every interval
+// after the end of the last run (IntervalPolicy); SetPolicy changes that.
 func New(interval time.Duration, s Sessions, job Job, logger *slog.Logger) *Scheduler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Scheduler{
-		interval: interval, sessions: s, job: job, logger: logger, now: time.Now,
-		wake: make(chan struct{}, 1),
+		sessions: s, job: job, logger: logger, clock: realClock{},
+		policy: IntervalPolicy(interval), wake: make(chan struct{}, 1),
 	}
 }
+
+// SetPolicy replaces the policy; call it before Run.
+func (s *Scheduler) SetPolicy(p Policy) { s.policy = p }
+
+// SetClock replaces the clock; call it before Run (tests).
+func (s *Scheduler) SetClock(c Clock) { s.clock = c }
 
 // Trigger asks for a run now. It returns the id of the session that will
 // answer: a new one (started true), or the one already running or pending.
@@ -67,12 +107,17 @@ func (s *Scheduler) Trigger() (id string, started bool) {
 	if s.pending != nil {
 		return s.pending.id, false
 	}
-	s.pending = &pending{id: session.NewID(s.now()), trigger: session.TriggerManual}
+	s.pending = &pending{id: session.NewID(s.clock.Now()), trigger: session.TriggerManual, reason: "asked for by hand"}
+	s.Wake()
+	return s.pending.id, true
+}
+
+// Wake makes the scheduler ask its policy now whether a run is due.
+func (s *Scheduler) Wake() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return s.pending.id, true
 }
 
 // Current returns the id of the running Tier 1 session, if any.
@@ -82,48 +127,64 @@ func (s *Scheduler) Current() string {
 	return s.current
 }
 
-// Run runs a session at once, then one every interval after the last ended,
-// until ctx is done. A session running then is stopped and its outcome recorded
-// before Run returns.
+// Run asks the policy at once and whenever it said to, and after every run,
+// and runs Tier 1 when it is due or triggered, until ctx is done. A session
+// running then is stopped and its outcome recorded before Run returns.
 func (s *Scheduler) Run(ctx context.Context) error {
-	timer := time.NewTimer(0) // the start-up run
+	timer := s.clock.NewTimer(0) // the start-up decision
 	defer timer.Stop()
 	for {
-		var scheduled bool
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-timer.C:
-			scheduled = true
+		case <-timer.C():
 		case <-s.wake:
 		}
 		s.mu.Lock()
-		p := s.pending
-		s.pending = nil
-		if p == nil && !scheduled {
-			s.mu.Unlock()
-			continue
-		}
+		p, last := s.pending, s.last
+		s.mu.Unlock()
 		if p == nil {
-			p = &pending{id: session.NewID(s.now()), trigger: session.TriggerSchedule}
+			// The policy may read files: not under the lock Trigger takes.
+			now := s.clock.Now()
+			reason, wait := s.policy.Due(now, last)
+			if reason == "" {
+				timer.Reset(max(wait, time.Millisecond))
+				continue
+			}
+			p = &pending{id: session.NewID(now), trigger: session.TriggerSchedule, reason: reason}
 		}
+		s.mu.Lock()
+		if s.pending != nil { // a run asked for by hand is the run
+			p = s.pending
+		}
+		s.pending = nil
 		s.current = p.id
 		s.mu.Unlock()
 
+		s.logger.Info("tier 1 run", "id", p.id, "trigger", p.trigger, "reason", p.reason)
 		s.runOnce(ctx, p)
 
 		s.mu.Lock()
 		s.current = ""
+		s.last = LastRun{ID: p.id, End: s.clock.Now()}
 		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil
 		}
-		timer.Reset(s.interval)
+		timer.Reset(0) // ask the policy again
 	}
 }
 
+type reasonKey struct{}
+
+// Reason is why the Tier 1 run being prepared runs, for Job.Prepare.
+func Reason(ctx context.Context) string {
+	r, _ := ctx.Value(reasonKey{}).(string)
+	return r
+}
+
 func (s *Scheduler) runOnce(ctx context.Context, p *pending) {
-	spec, err := s.job.Prepare(ctx)
+	spec, err := s.job.Prepare(context.WithValue(ctx, reasonKey{}, p.reason))
 	if err != nil {
 		s.logger.Error("prepare tier 1 session", "err", err)
 		return
@@ -136,3 +197,28 @@ func (s *Scheduler) runOnce(ctx context.Context, p *pending) {
 	}
 	s.job.Record(context.WithoutCancel(ctx), rec)
 }
+
+// Clock is the scheduler's time (tests drive their own).
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is a resettable timer of a Clock.
+type Timer interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time   { return t.t.C }
+func (t realTimer) Reset(d time.Duration) { t.t.Reset(d) }
+func (t realTimer) Stop()                 { t.t.Stop() }

@@ -40,6 +40,78 @@ const tier1Schema = `{
                 "detail": {"type": "string", "maxLength": 2000}
               }
             }
+          },
+          "probes": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": ["name", "type"],
+              "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "type": {"enum": ["http", "tcp", "dns", "container", "declared_check", "prometheus"]},
+                "timeout_seconds": {"type": "number", "minimum": 0},
+                "http": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["url"],
+                  "properties": {
+                    "url": {"type": "string", "minLength": 1, "maxLength": 2000},
+                    "method": {"enum": ["GET", "HEAD"]},
+                    "valid_status_codes": {"type": "array", "items": {"type": "integer"}},
+                    "body_regexp": {"type": "string", "maxLength": 1000}
+                  }
+                },
+                "tcp": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["target"],
+                  "properties": {"target": {"type": "string", "minLength": 1, "maxLength": 300}}
+                },
+                "dns": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["name"],
+                  "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 300},
+                    "type": {"enum": ["A", "AAAA", "CNAME", "MX", "NS", "SRV", "TXT"]}
+                  }
+                },
+                "container": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["service"],
+                  "properties": {"service": {"type": "string", "minLength": 1, "maxLength": 200}}
+                },
+                "declared_check": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["service", "check"],
+                  "properties": {
+                    "service": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "check": {"type": "string", "minLength": 1, "maxLength": 200}
+                  }
+                },
+                "prometheus": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["expr"],
+                  "properties": {"expr": {"type": "string", "minLength": 1, "maxLength": 2000}}
+                }
+              }
+            }
+          },
+          "unplanned": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": ["check", "reason"],
+              "properties": {
+                "check": {"type": "string", "minLength": 1, "maxLength": 200},
+                "reason": {"type": "string", "maxLength": 1000}
+              }
+            }
           }
         }
       }
@@ -68,7 +140,22 @@ const remediationSchema = `{
         }
       }
     },
-    "findings": {"type": "string", "maxLength": 8000}
+    "findings": {"type": "string", "maxLength": 8000},
+    "memories": {
+      "description": "Optional: what you learned about a service that would help the next session about it (a cause, a symptom, a fix that works or does not). Scored later by whether the incident's fix was confirmed. Never a secret.",
+      "type": "array",
+      "maxItems": 5,
+      "items": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["service", "observation", "confidence"],
+        "properties": {
+          "service": {"type": "string", "minLength": 1, "maxLength": 200},
+          "observation": {"type": "string", "minLength": 1, "maxLength": 500},
+          "confidence": {"type": "number", "minimum": 0, "maximum": 1}
+        }
+      }
+    }
   }
 }`
 
@@ -81,10 +168,107 @@ type Check struct {
 	Detail    string  `json:"detail"`
 }
 
-// Service is one discovered service of a Tier 1 result.
+// Service is one discovered service of a Tier 1 result. Checks are what the
+// model measured itself (the check mode); Probes and Unplanned are the
+// service's part of the probe plan (the plan mode, package probes).
 type Service struct {
-	Name   string  `json:"name"`
-	Checks []Check `json:"checks"`
+	Name      string      `json:"name"`
+	Checks    []Check     `json:"checks"`
+	Probes    []Probe     `json:"probes,omitempty"`
+	Unplanned []Unplanned `json:"unplanned,omitempty"`
+}
+
+// ProbeType is the kind of a planned probe; it is the type label of the
+// probe's check series.
+type ProbeType string
+
+// The probe types of the plan.
+const (
+	ProbeTypeHTTP          ProbeType = "http"
+	ProbeTypeTCP           ProbeType = "tcp"
+	ProbeTypeDNS           ProbeType = "dns"
+	ProbeTypeContainer     ProbeType = "container"
+	ProbeTypeDeclaredCheck ProbeType = "declared_check"
+	ProbeTypePrometheus    ProbeType = "prometheus"
+)
+
+// ProbeTypes are every ProbeType, in schema order.
+var ProbeTypes = []ProbeType{ProbeTypeHTTP, ProbeTypeTCP, ProbeTypeDNS, ProbeTypeContainer, ProbeTypeDeclaredCheck, ProbeTypePrometheus}
+
+// Probe is one probe Tier 1 plans for a service: the daemon runs it every
+// probe interval. Exactly the field named by Type is set.
+type Probe struct {
+	// Name is the check label of the probe's series, stable across plans.
+	Name string    `json:"name"`
+	Type ProbeType `json:"type"`
+	// TimeoutSeconds bounds one run; 0 means the daemon's default.
+	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
+
+	HTTP          *HTTPProbeSpec     `json:"http,omitempty"`
+	TCP           *TCPProbeSpec      `json:"tcp,omitempty"`
+	DNS           *DNSProbeSpec      `json:"dns,omitempty"`
+	Container     *ServiceProbeSpec  `json:"container,omitempty"`
+	DeclaredCheck *DeclaredCheckSpec `json:"declared_check,omitempty"`
+	Prometheus    *PromQLProbeSpec   `json:"prometheus,omitempty"`
+}
+
+// HTTPProbeSpec is an http probe: the answer's status must be one of
+// ValidStatusCodes (default 2xx) and, when set, the body must match
+// BodyRegexp (RE2). Redirects are not followed.
+type HTTPProbeSpec struct {
+	URL              string `json:"url"`
+	Method           string `json:"method,omitempty"` // GET (default) or HEAD
+	ValidStatusCodes []int  `json:"valid_status_codes,omitempty"`
+	BodyRegexp       string `json:"body_regexp,omitempty"`
+}
+
+// TCPProbeSpec is a tcp probe: a connection to Target ("host:port") opens.
+type TCPProbeSpec struct {
+	Target string `json:"target"`
+}
+
+// DNSProbeSpec is a dns probe: Name resolves (rcode NOERROR, at least one
+// answer of Type, default A).
+type DNSProbeSpec struct {
+	Name string `json:"name"`
+	Type string `json:"type,omitempty"`
+}
+
+// ServiceProbeSpec names a service of the catalog (a container probe: every
+// container of the service runs and none is unhealthy).
+type ServiceProbeSpec struct {
+	Service string `json:"service"`
+}
+
+// DeclaredCheckSpec names a check a repo's services.yaml declares for a
+// service; the check passes when its command exits 0.
+type DeclaredCheckSpec struct {
+	Service string `json:"service"`
+	Check   string `json:"check"`
+}
+
+// PromQLProbeSpec is a prometheus probe: Expr, queried at --prometheus.url,
+// must return nothing or only zeros.
+type PromQLProbeSpec struct {
+	Expr string `json:"expr"`
+}
+
+// Unplanned is a check (a repo's .claude-ops/checks/*.md, or a declared
+// check) the model could not turn into a probe, with why.
+type Unplanned struct {
+	Check  string `json:"check"`
+	Reason string `json:"reason"`
+}
+
+// Planned reports whether the result holds any probe: only such a result is
+// a probe plan.
+func (r *Tier1Result) Planned() bool {
+	for _, s := range r.Services {
+		if len(s.Probes) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Tier1Result is Tier 1's structured output.
@@ -119,6 +303,22 @@ type RemediationResult struct {
 	Outcome  string              `json:"outcome"` // fixed, not_fixed, needs_human
 	Actions  []RemediationAction `json:"actions"`
 	Findings string              `json:"findings"`
+	// Memories are what the session learned about services, for the next
+	// sessions about them (package memory); optional.
+	Memories []Memory `json:"memories,omitempty"`
+}
+
+// Limits of RemediationResult.Memories (the schema's).
+const (
+	MaxMemories          = 5
+	MaxMemoryObservation = 500 // characters
+)
+
+// Memory is one thing a Tier 2 or 3 session learned about a service.
+type Memory struct {
+	Service     string  `json:"service"`
+	Observation string  `json:"observation"`
+	Confidence  float64 `json:"confidence"` // 0 to 1
 }
 
 // Schema returns the --json-schema text of a tier.

@@ -82,6 +82,38 @@ ALTER TABLE actions ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ALTER TABLE actions ADD COLUMN target TEXT NOT NULL DEFAULT '';
 ALTER TABLE actions ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
 `,
+	// 4: the probe plans Tier 1 makes (issue 16), each with the content
+	// hash of the repos it was made from; the latest is the one run.
+	`
+CREATE TABLE probe_plans (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	made_ns    INTEGER NOT NULL,
+	session_id TEXT NOT NULL DEFAULT '',
+	repos_hash TEXT NOT NULL,
+	plan       TEXT NOT NULL
+);
+`,
+	// 5: memories (issue 15): what remediation sessions learned about a
+	// service, scored by their incident's verified outcome.
+	`
+CREATE TABLE memories (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	service     TEXT NOT NULL COLLATE NOCASE,
+	observation TEXT NOT NULL,
+	confidence  REAL NOT NULL DEFAULT 0,
+	score       REAL NOT NULL DEFAULT 0,
+	verdict     TEXT NOT NULL DEFAULT '',
+	incident_id TEXT NOT NULL DEFAULT '',
+	outcome     TEXT NOT NULL DEFAULT '',
+	session_id  TEXT NOT NULL,
+	seq         INTEGER NOT NULL,
+	tier        INTEGER NOT NULL DEFAULT 0,
+	created_ns  INTEGER NOT NULL,
+	scored_ns   INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (session_id, seq)
+);
+CREATE INDEX memories_rank ON memories (service, score DESC, created_ns DESC);
+`,
 }
 
 // migrate applies the migrations the file has not seen, in one transaction,
