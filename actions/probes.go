@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -113,27 +112,8 @@ func (c *Chain) containerLogs(ctx context.Context, svc *services.Service, tail i
 
 // httpTarget: an http_probe may only reach a host of the inventory.
 func httpTarget(cat *services.Catalog, raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("not a URL: %v", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("only http and https URLs may be probed, not %q", u.Scheme)
-	case u.User != nil:
-		return "no credentials in probe URLs"
-	case u.Host == "":
-		return "the URL has no host"
-	}
-	hostport := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		hostport = net.JoinHostPort(u.Hostname(), port)
-	}
-	if _, ok := cat.HostAllowed(hostport); !ok {
-		return fmt.Sprintf("host %s is not a host any service of the inventory declares", u.Host)
+	if _, err := cat.URL(raw); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -340,27 +339,8 @@ func settings(p session.Probe) error {
 }
 
 func validateHTTP(h *session.HTTPProbeSpec, cat *services.Catalog) error {
-	u, err := url.Parse(h.URL)
-	switch {
-	case err != nil:
-		return fmt.Errorf("http: url %q is not a URL", h.URL)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("http: url %q: only http and https URLs may be probed", h.URL)
-	case u.User != nil:
-		return fmt.Errorf("http: url has credentials: probe URLs must carry none")
-	case u.Host == "":
-		return fmt.Errorf("http: url %q has no host", h.URL)
-	}
-	hostport := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		hostport = net.JoinHostPort(u.Hostname(), port)
-	}
-	if _, ok := cat.HostAllowed(hostport); !ok {
-		return fmt.Errorf("http: %s is not a host of the inventory (no service declares it in %s)", hostport, repos.ServicesFile)
+	if _, err := cat.URL(h.URL); err != nil {
+		return fmt.Errorf("http: %w", err)
 	}
 	switch h.Method {
 	case "", "GET", "HEAD":

@@ -29,6 +29,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -505,6 +506,35 @@ func (c *Catalog) InScope(alerted string, target *Service) bool {
 		return false
 	}
 	return a.Name == target.Name || slices.Contains(a.DependsOn, target.Name)
+}
+
+// URL checks a URL a session or a probe plan wants the daemon to reach: http
+// or https, no credentials, and a host (with the scheme's default port when
+// it names none) that a service declares. It returns that host:port.
+func (c *Catalog) URL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("url %q is not a URL", raw)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("url %q: only http and https URLs may be probed", raw)
+	case u.User != nil:
+		return "", fmt.Errorf("url has credentials: probe URLs must carry none")
+	case u.Host == "":
+		return "", fmt.Errorf("url %q has no host", raw)
+	}
+	hostport := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		hostport = net.JoinHostPort(u.Hostname(), port)
+	}
+	if _, ok := c.HostAllowed(hostport); !ok {
+		return "", fmt.Errorf("%s is not a host of the inventory (no service declares it in %s)", hostport, repos.ServicesFile)
+	}
+	return hostport, nil
 }
 
 // HostAllowed reports the service that declares the host of hostport (a

@@ -456,3 +456,28 @@ func TestFromInventory(t *testing.T) {
 		t.Error("FromInventory(nil)")
 	}
 }
+
+func TestURL(t *testing.T) {
+	cat := Build([]Decl{{Repo: "r", Service: repos.ServiceDecl{Name: "web", Hosts: []string{"web.internal:8080", "status.example.com"}}}}, nil)
+	for _, tc := range []struct{ raw, hostport, err string }{
+		{"http://web.internal:8080/health", "web.internal:8080", ""},
+		{"https://status.example.com/", "status.example.com:443", ""},
+		{"http://web.internal/", "", "web.internal:80 is not a host of the inventory"},
+		{"http://169.254.169.254/latest", "", "is not a host of the inventory"},
+		{"http://u:p@web.internal:8080/", "", "url has credentials"},
+		{"file:///etc/shadow", "", "only http and https"},
+		{"http:///x", "", "has no host"},
+		{"http://[::1", "", "is not a URL"},
+	} {
+		got, err := cat.URL(tc.raw)
+		if tc.err == "" {
+			if err != nil || got != tc.hostport {
+				t.Errorf("URL(%q) = %q, %v; want %q", tc.raw, got, err, tc.hostport)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("URL(%q) error = %v, want %q", tc.raw, err, tc.err)
+		}
+	}
+}
