@@ -35,7 +35,7 @@ type incidentView struct {
 func (d *daemon) incidents(t testing.TB) []incidentView {
 	t.Helper()
 	var raw json.RawMessage
-	getJSON(t, d.URL+"/api/v1/incidents", &raw)
+	getJSON(t, d.URL+"/api/v1/incidents?limit=1000", &raw) // the API lists 100 by default; a storm opens 500
 	var list []incidentView
 	if err := json.Unmarshal(raw, &list); err != nil {
 		var wrapped struct {
