@@ -10,7 +10,7 @@ VPKG        := github.com/prometheus/common/version
 LDFLAGS     := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=main
 export GOTOOLCHAIN := local
 
-.PHONY: all build run test cli deps mixin mixin-check fuzz bench lint
+.PHONY: all build run test cli deps mixin mixin-check fuzz bench lint demo
 
 all: build
 
@@ -28,6 +28,11 @@ cli:
 ## run: the daemon with local defaults (state and transcripts under ./data).
 run: cli
 	$(GO) run -ldflags "$(LDFLAGS)" . --claude.path="$(CLI)" $(ARGS)
+
+## demo: the keyless demo: a scripted model, a failing service, one incident
+## remediated through a typed action (demo/run.sh; bubblewrap from `make deps`).
+demo: cli
+	GO=$(GO) CLAUDEOPS_CLAUDE_PATH="$(CLI)" ./demo/run.sh $(ARGS)
 
 ## test: every test, after installing what they need: nothing skips (CI=true
 ## turns a missing tool into a failure).
