@@ -297,12 +297,20 @@ func (p *Podman) teardown(t testing.TB) {
 			t.Logf("podmantest: teardown: system reset: %v", err)
 		}
 	}
-	if left := unmountUnder(p.Dir); len(left) > 0 {
-		t.Logf("podmantest: teardown: unmounted %d leftover mounts under %s", len(left), p.Dir)
+	// conmon's cleanup of a container may still be unmounting (or mounting)
+	// its overlay when the service is gone: unmount what is left and retry
+	// for a few seconds before calling it a leak.
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		if left := unmountUnder(p.Dir); len(left) > 0 {
+			t.Logf("podmantest: teardown: unmounted %d leftover mounts under %s", len(left), p.Dir)
+		}
+		if err = os.RemoveAll(p.Dir); err == nil {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	if err := os.RemoveAll(p.Dir); err != nil {
-		t.Errorf("podmantest: teardown: %v", err)
-	}
+	t.Errorf("podmantest: teardown: %v", err)
 }
 
 // busyboxTar returns a tar of a rootfs whose /bin holds the static busybox
