@@ -10,7 +10,7 @@ VPKG        := github.com/prometheus/common/version
 LDFLAGS     := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=main
 export GOTOOLCHAIN := local
 
-.PHONY: all build run test cli deps mixin mixin-check fuzz bench lint demo
+.PHONY: sandbox all build run test cli deps mixin mixin-check fuzz bench lint demo
 
 all: build
 
@@ -26,8 +26,14 @@ cli:
 	fi
 
 ## run: the daemon with local defaults (state and transcripts under ./data).
-run: cli
+run: cli sandbox
 	$(GO) run -ldflags "$(LDFLAGS)" . --claude.path="$(CLI)" $(ARGS)
+
+## sandbox: bubblewrap and socat, without which no session runs (Debian/Ubuntu).
+sandbox:
+	@command -v bwrap >/dev/null && command -v socat >/dev/null || { \
+		sudo=""; [ "$$(id -u)" -ne 0 ] && sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends bubblewrap socat; }
 
 ## demo: the keyless demo: a scripted model, a failing service, one incident
 ## remediated through a typed action (demo/run.sh; bubblewrap from `make deps`).
