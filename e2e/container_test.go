@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v2"
 
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
-	"github.com/claude-ops/claude-ops/internal/podmantest"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 )
 
 // containerUID is the image's user (Dockerfile: useradd --uid 10001).

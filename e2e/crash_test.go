@@ -20,7 +20,7 @@ import (
 
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
-	"github.com/claude-ops/claude-ops/internal/podmantest"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 )
 
 // quickStop is a container command that exits on SIGTERM at once: a restart

@@ -10,7 +10,7 @@ import (
 
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
-	"github.com/claude-ops/claude-ops/internal/podmantest"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 	"github.com/claude-ops/claude-ops/mixin"
 )
 

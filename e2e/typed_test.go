@@ -12,7 +12,7 @@ import (
 
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
-	"github.com/claude-ops/claude-ops/internal/podmantest"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 )
 
 // typedManifest declares web (compose service web of project shop, alias

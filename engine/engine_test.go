@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-ops/claude-ops/engine"
-	"github.com/claude-ops/claude-ops/internal/podmantest"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 )
 
 // start starts a private podman and a client of its API.

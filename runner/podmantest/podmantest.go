@@ -1,4 +1,5 @@
-// Package podmantest starts a real Podman serving the Docker Engine API on a
+// Package podmantest (test support; under runner/ because it starts
+// processes, as only runner/ may) starts a real Podman serving the Docker Engine API on a
 // unix socket, for tests of code that talks to a container engine.
 //
 // Every piece of state lives in one private temp dir: storage (--root),
