@@ -10,8 +10,8 @@ import (
 
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
-	"github.com/claude-ops/claude-ops/runner/podmantest"
 	"github.com/claude-ops/claude-ops/mixin"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 )
 
 // corePanels must return data at the end of the loop.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/claude-ops/claude-ops/collector"
 	"github.com/claude-ops/claude-ops/engine"
-	"github.com/claude-ops/claude-ops/runner/podmantest"
 	"github.com/claude-ops/claude-ops/probes"
 	"github.com/claude-ops/claude-ops/repos"
+	"github.com/claude-ops/claude-ops/runner/podmantest"
 	"github.com/claude-ops/claude-ops/services"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
