@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
+
+	"github.com/claude-ops/claude-ops/services"
 )
 
 // Limits on the content of a payload. See the package documentation.
@@ -66,8 +68,9 @@ type Message struct {
 // Alert is one validated alert of a notification, as handed to a [Sink].
 // Labels and Annotations are data to show, never instructions to follow.
 type Alert struct {
-	// Service is the value of the first service label present; it satisfies
-	// [ValidServiceName]. Empty only for our own alerts.
+	// Service is the value of the first service label present, which
+	// satisfies [ValidServiceName], as services.Canonical spells it. Empty
+	// only for our own alerts.
 	Service string
 	// Status is StatusFiring or StatusResolved.
 	Status string
@@ -272,7 +275,7 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 					"label %s=%q is not a valid service name ([A-Za-z0-9][A-Za-z0-9_.:-]*, at most %d bytes)",
 					clip(l, 64), clip(v, 64), MaxServiceBytes)
 			}
-			service = v
+			service = services.Canonical(v)
 			break
 		}
 	}

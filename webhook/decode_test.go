@@ -82,3 +82,19 @@ func TestAlertKey(t *testing.T) {
 		t.Errorf("Key() = %q, want %q", got, want)
 	}
 }
+
+// TestServiceCanonical: the service is spelled as services.Canonical spells
+// it, so an alert's case does not split one service into two incidents
+// (or two cooldown keys, or two metric series); the labels stay as sent.
+func TestServiceCanonical(t *testing.T) {
+	msg := `{"version":"4","alerts":[
+{"status":"firing","labels":{"alertname":"A","service":"Web"},"startsAt":"2025-06-03T11:14:27Z","fingerprint":"0123456789abcdef"},
+{"status":"firing","labels":{"alertname":"B","container":"SHOP-web-1"},"startsAt":"2025-06-03T11:14:27Z","fingerprint":"0123456789abcdee"}]}`
+	_, alerts, _, err := Decode([]byte(msg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 2 || alerts[0].Service != "web" || alerts[1].Service != "shop-web-1" || alerts[0].Labels["service"] != "Web" {
+		t.Errorf("alerts = %+v", alerts)
+	}
+}

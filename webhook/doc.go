@@ -102,8 +102,11 @@
 // empty. The service name must match [A-Za-z0-9][A-Za-z0-9_.:-]* and be at
 // most 128 bytes ([ValidServiceName]); it becomes a path element, a metric
 // label and a word in a prompt, so shell metacharacters, spaces, slashes and
-// newlines are refused. An alert with no service label, or an invalid one,
-// is rejected alone (see below): the operator fixes the rule or the route.
+// newlines are refused. The service is then the name as services.Canonical
+// spells it (lowercase), the spelling every metric label and cooldown key
+// uses, so service="Web" and service="web" are one incident. An alert with
+// no service label, or an invalid one, is rejected alone (see below): the
+// operator fixes the rule or the route.
 //
 // # Alerts rejected alone
 //

@@ -115,7 +115,7 @@ func FuzzDecode(f *testing.F) {
 func firstService(labels map[string]string, names []string) string {
 	for _, n := range names {
 		if v := labels[n]; v != "" {
-			return v
+			return strings.ToLower(v) // services.Canonical, for a valid name
 		}
 	}
 	return ""
