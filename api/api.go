@@ -178,6 +178,24 @@ const maxTranscript = 32 << 20
 // errNoSession is lookup's answer for an unknown session.
 var errNoSession = errors.New("no such session")
 
+// requested finds the session the request's {id} names, waiting up to wait;
+// when it cannot, it has answered (404 or 500, the error logged as what)
+// and ok is false.
+func (a *API) requested(w http.ResponseWriter, r *http.Request, wait time.Duration, what string) (id string, rec session.Record, done <-chan struct{}, ok bool) {
+	id = r.PathValue("id")
+	rec, done, err := a.lookup(r.Context(), id, wait)
+	if errors.Is(err, errNoSession) {
+		fail(w, http.StatusNotFound, "no session %s", id)
+		return id, rec, nil, false
+	}
+	if err != nil {
+		a.Logger.Error(what, "id", id, "err", err)
+		fail(w, http.StatusInternalServerError, "cannot read session")
+		return id, rec, nil, false
+	}
+	return id, rec, done, true
+}
+
 // lookup finds a session, running or stored; wait is how long an unknown
 // one is waited for (a run just asked for starts within moments).
 func (a *API) lookup(ctx context.Context, id string, wait time.Duration) (rec session.Record, done <-chan struct{}, err error) {
@@ -220,14 +238,8 @@ func (a *API) session(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "invalid session id")
 		return
 	}
-	rec, done, err := a.lookup(r.Context(), id, 0)
-	if errors.Is(err, errNoSession) {
-		fail(w, http.StatusNotFound, "no session %s", id)
-		return
-	}
-	if err != nil {
-		a.Logger.Error("get session", "id", id, "err", err)
-		fail(w, http.StatusInternalServerError, "cannot read session")
+	_, rec, done, ok := a.requested(w, r, 0, "get session")
+	if !ok {
 		return
 	}
 	if r.URL.Query().Get("follow") == "1" {

@@ -134,15 +134,8 @@ func (a *API) sessionsPage(w http.ResponseWriter, r *http.Request) {
 // sessionPage is GET /sessions/{id}: the session's readable transcript;
 // while it runs, the page follows /sessions/{id}/events.
 func (a *API) sessionPage(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	rec, done, err := a.lookup(r.Context(), id, 25*a.poll())
-	if errors.Is(err, errNoSession) {
-		fail(w, http.StatusNotFound, "no session %s", id)
-		return
-	}
-	if err != nil {
-		a.Logger.Error("session page", "id", id, "err", err)
-		fail(w, http.StatusInternalServerError, "cannot read session")
+	id, rec, done, ok := a.requested(w, r, 25*a.poll(), "session page")
+	if !ok {
 		return
 	}
 	running := done != nil
@@ -179,15 +172,8 @@ func (a *API) sessionPage(w http.ResponseWriter, r *http.Request) {
 // outcome is event "end", the last). The event id is the event's number:
 // a reconnecting browser's Last-Event-ID, or ?after=, skips those it has.
 func (a *API) sessionEvents(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	rec, done, err := a.lookup(r.Context(), id, 25*a.poll())
-	if errors.Is(err, errNoSession) {
-		fail(w, http.StatusNotFound, "no session %s", id)
-		return
-	}
-	if err != nil {
-		a.Logger.Error("session events", "id", id, "err", err)
-		fail(w, http.StatusInternalServerError, "cannot read session")
+	id, rec, done, ok := a.requested(w, r, 25*a.poll(), "session events")
+	if !ok {
 		return
 	}
 	after := 0
@@ -205,7 +191,7 @@ func (a *API) sessionEvents(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 	}
 	var frag bytes.Buffer
-	err = a.stream(r.Context(), id, rec, done, after, func(evs []Event) error {
+	err := a.stream(r.Context(), id, rec, done, after, func(evs []Event) error {
 		var b bytes.Buffer
 		for _, e := range evs {
 			frag.Reset()
