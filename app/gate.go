@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type actionGate struct {
 
 // newGate builds the gate and creates its socket, so that the hook of the
 // very first session can reach it.
-func newGate(o *options, st *store.Store, reg prometheus.Registerer, logger *slog.Logger,
+func newGate(o *Options, st *store.Store, reg prometheus.Registerer, logger *slog.Logger,
 	onDecision func(string, session.Action)) (*actionGate, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -65,6 +65,3 @@ func (a *actionGate) Attach(b sessions.Binding) (sessions.Attached, func()) {
 
 // Serve answers the hooks until ctx is done.
 func (a *actionGate) Serve(ctx context.Context) error { return a.server.Serve(ctx) }
-
-// runHook is `claude-ops hook pre-tool-use`, run by the CLI before each tool.
-func runHook() int { return gate.RunHook(os.Stdin, os.Stdout, os.Stderr, os.Getenv) }

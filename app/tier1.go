@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/probes"
 	"github.com/claude-ops/claude-ops/remediator"
+	"github.com/claude-ops/claude-ops/repos"
 	"github.com/claude-ops/claude-ops/runner"
 	"github.com/claude-ops/claude-ops/scheduler"
 	"github.com/claude-ops/claude-ops/services"
@@ -57,7 +58,7 @@ func addProbeFlags(app *kingpin.Application, o *probeOptions) {
 // tier1Wiring is Tier 1's scheduler and, in the plan mode, the probe plan:
 // its keeper, its runner and the policy that decides when the model runs.
 type tier1Wiring struct {
-	o      *options
+	o      *Options
 	sched  *scheduler.Scheduler
 	runner *probes.Runner // nil in the check mode
 	keeper *probes.Keeper
@@ -66,9 +67,9 @@ type tier1Wiring struct {
 // newTier1 builds Tier 1. In the plan mode the latest stored plan runs at
 // once; claudeops_schedule_interval_seconds (ClaudeOpsTier1Stale) is the
 // discovery interval while a plan with probes runs, else --schedule.interval.
-func newTier1(o *options, mgr *sessions.Manager, st *store.Store, tier1 *collector.Tier1Collector, inv *inventoryLoader,
+func newTier1(o *Options, mgr *sessions.Manager, st *store.Store, tier1 *collector.Tier1Collector, inv *repos.Source,
 	eng *engine.Engine, reg prometheus.Registerer, intervalGauge prometheus.Gauge, logger *slog.Logger) (*scheduler.Scheduler, *tier1Wiring) {
-	job := &scheduler.Tier1Job{Inventory: inv.Load, Store: st, Collector: tier1, Logger: logger.With("component", "tier1")}
+	job := &scheduler.Tier1Job{Inventory: func() *repos.Inventory { return inv.Fresh(context.Background()) }, Store: st, Collector: tier1, Logger: logger.With("component", "tier1")}
 	sched := scheduler.New(o.interval, mgr, job, logger.With("component", "scheduler"))
 	w := &tier1Wiring{o: o, sched: sched}
 	if o.probe.mode == modeCheck {
@@ -77,7 +78,7 @@ func newTier1(o *options, mgr *sessions.Manager, st *store.Store, tier1 *collect
 
 	hash := func() (string, error) { return probes.ReposHash(o.reposDir) }
 	plog := logger.With("component", "probes")
-	catalog := probeCatalog(inv, eng, o.reposDir, plog)
+	catalog := catalogOf(inv, eng, plog)
 	lim := probes.Limits{MaxTimeout: min(probes.DefaultMaxTimeout, o.probe.interval), Prometheus: o.promURL != ""}
 	var policy *scheduler.PlanPolicy
 	cfg := probes.Config{
@@ -151,57 +152,57 @@ func (w *tier1Wiring) Register(mux *http.ServeMux) {
 	})
 }
 
-// probeCatalog is the service catalog the probes validate against and
-// resolve containers with, built each round: the repos' declarations,
-// re-read only when their content hash changes (a read every round would
-// log each broken repo file every round), and the engine's containers now.
-// When the engine cannot list them the catalog comes with the error.
-func probeCatalog(inv *inventoryLoader, eng *engine.Engine, dir string, logger *slog.Logger) func(context.Context) (*services.Catalog, error) {
+// catalogOf is the service catalog, built each time it is asked for: the
+// repos' declarations as they are now (re-read only when they changed) and
+// the engine's containers now. When the engine cannot list them the
+// catalog comes with the error (logged when it changes): the probes then
+// neither revalidate nor trust container probes; the action chain acts on
+// the declared services (chainCatalog).
+func catalogOf(inv *repos.Source, eng *engine.Engine, logger *slog.Logger) func(context.Context) (*services.Catalog, error) {
 	var (
 		mu      sync.Mutex
-		hash    string
-		decls   []services.Decl
-		loaded  bool
 		lastErr string
 	)
 	return func(ctx context.Context) (*services.Catalog, error) {
-		h, err := probes.ReposHash(dir)
+		decls := services.FromInventory(inv.Fresh(ctx))
+		if eng == nil {
+			return services.Build(decls, nil), nil
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		list, err := eng.Containers(lctx)
+		cancel()
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
 		mu.Lock()
-		if !loaded || err != nil || h != hash {
-			decls, hash, loaded = services.FromInventory(inv.Load()), h, true
+		if msg != lastErr {
+			if msg != "" {
+				logger.Error("list containers", "err", err)
+			} else {
+				logger.Info("container engine answers again")
+			}
+			lastErr = msg
 		}
-		d := decls
 		mu.Unlock()
-		var (
-			cs      []services.Container
-			listErr error
-		)
-		if eng != nil {
-			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			list, err := eng.Containers(lctx)
-			cancel()
-			listErr = err
-			msg := ""
-			if err != nil {
-				msg = err.Error()
-			}
-			mu.Lock()
-			if msg != lastErr {
-				if msg != "" {
-					logger.Error("list containers for the probes", "err", err)
-				} else {
-					logger.Info("container engine answers again")
-				}
-				lastErr = msg
-			}
-			mu.Unlock()
-			for _, c := range list {
-				cs = append(cs, services.Container{ID: c.ID, Name: c.Name, ComposeService: c.ComposeService, ComposeProject: c.ComposeProject})
-			}
+		cs := make([]services.Container, 0, len(list))
+		for _, c := range list {
+			cs = append(cs, services.Container{ID: c.ID, Name: c.Name, ComposeService: c.ComposeService, ComposeProject: c.ComposeProject})
 		}
-		// Without the engine's list the catalog lacks the containers: the
-		// runner then neither revalidates nor trusts container probes.
-		return services.Build(d, cs), listErr
+		cat := services.Build(decls, cs)
+		for _, c := range cat.Conflicts {
+			logger.Debug("service name conflict", "conflict", c.String())
+		}
+		return cat, err
+	}
+}
+
+// chainCatalog is the catalog the action chain resolves targets in: without
+// the engine's list, the declared services.
+func chainCatalog(catalog func(context.Context) (*services.Catalog, error)) func(context.Context) (*services.Catalog, error) {
+	return func(ctx context.Context) (*services.Catalog, error) {
+		cat, _ := catalog(ctx)
+		return cat, nil
 	}
 }
 

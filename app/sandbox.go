@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -22,7 +22,7 @@ func bridgeSocket(stateDir string) string { return filepath.Join(stateDir, "run"
 // newSandbox is the sandbox every session runs in, or nil with
 // --sandbox.disable. Hidden besides the defaults: the state dir (the ledger,
 // the sockets), the results dir (by the runner), the token and key files.
-func newSandbox(o *options) (*runner.Sandbox, error) {
+func newSandbox(o *Options) (*runner.Sandbox, error) {
 	if o.sandboxDisable {
 		return nil, nil
 	}

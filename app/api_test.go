@@ -1,25 +1,20 @@
-package main
+package app
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-
-	"github.com/claude-ops/claude-ops/actions"
-	"github.com/claude-ops/claude-ops/store"
 )
 
 // parsedOptions parses args as the daemon does, with kingpin's model kept.
-func parsedOptions(t *testing.T, args ...string) *options {
+func parsedOptions(t *testing.T, args ...string) *Options {
 	t.Helper()
 	app := kingpin.New("claude-ops", "")
 	app.Terminate(nil)
-	var o options
+	var o Options
 	addFlags(app, &o)
 	if _, err := app.Parse(args); err != nil {
 		t.Fatal(err)
@@ -70,26 +65,5 @@ func TestRetentionFlag(t *testing.T) {
 	}
 	if o := parsedOptions(t, "--retention.period=1w"); time.Duration(o.retention) != 7*24*time.Hour {
 		t.Errorf("--retention.period=1w: %v", o.retention)
-	}
-}
-
-// TestCooldownViewSeconds: GET /api/v1/cooldowns gives its window in seconds.
-func TestCooldownViewSeconds(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ctx := context.Background()
-	if _, _, err := st.TryAction(ctx, store.ActionRecord{Service: "web", Action: "restart"}, 4*time.Hour, 2); err != nil {
-		t.Fatal(err)
-	}
-	v, err := cooldownView(ctx, st, actions.Limits{MaxRestarts: 2, RestartWindow: 4 * time.Hour, MaxRedeploys: 1, RedeployWindow: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(v)
-	if want := `{"cooldowns":{"web":{"restart":{"used":1,"limit":2,"window_seconds":14400}}}}`; string(b) != want {
-		t.Errorf("cooldowns = %s, want %s", b, want)
 	}
 }

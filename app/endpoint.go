@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -21,33 +21,8 @@ import (
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/opsmcp"
 	"github.com/claude-ops/claude-ops/runner"
-	"github.com/claude-ops/claude-ops/services"
 	"github.com/claude-ops/claude-ops/sessions"
 )
-
-// catalogOf builds the service catalog now: the repos' manifests and the
-// containers the engine reports. An engine that cannot be reached leaves
-// the declared services; the error is logged.
-func catalogOf(inv *inventoryLoader, eng *engine.Engine, logger *slog.Logger) func(context.Context) (*services.Catalog, error) {
-	return func(ctx context.Context) (*services.Catalog, error) {
-		decls := services.FromInventory(inv.Load())
-		var cs []services.Container
-		if eng != nil {
-			list, err := eng.Containers(ctx)
-			if err != nil {
-				logger.Error("list containers", "err", err)
-			}
-			for _, c := range list {
-				cs = append(cs, services.Container{ID: c.ID, Name: c.Name, ComposeService: c.ComposeService, ComposeProject: c.ComposeProject})
-			}
-		}
-		cat := services.Build(decls, cs)
-		for _, c := range cat.Conflicts {
-			logger.Debug("service name conflict", "conflict", c.String())
-		}
-		return cat, nil
-	}
-}
 
 // openEngine connects to the container engine and says which API it found.
 // No engine is not fatal: container actions then fail with a reason.
@@ -86,7 +61,7 @@ const opsTokenEnv = "CLAUDEOPS_OPS_TOKEN"
 
 // newProxy is the Messages API proxy in front of --claude.base-url (or
 // Anthropic's API) with the daemon's key.
-func newProxy(o *options, apiKey string, reg prometheus.Registerer, logger *slog.Logger) (*apiproxy.Proxy, error) {
+func newProxy(o *Options, apiKey string, reg prometheus.Registerer, logger *slog.Logger) (*apiproxy.Proxy, error) {
 	cfg := apiproxy.Config{APIKey: apiKey, Registerer: reg, Logger: logger, MaxRequestsPerSession: o.maxRequests}
 	if o.baseURL != "" {
 		u, err := url.Parse(o.baseURL)

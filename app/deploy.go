@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const (
 // of --alertmanager.http-config-file; nil without --alertmanager.url. It
 // starts, in the background, the check of where the needs-human alert goes
 // (remediator.WarnUnroutedNeedsHuman), which stop ends.
-func newAlertmanager(o *options, logger *slog.Logger) (am remediator.Alertmanager, stop func(), err error) {
+func newAlertmanager(o *Options, logger *slog.Logger) (am remediator.Alertmanager, stop func(), err error) {
 	if o.amURL == "" {
 		if o.amHTTPConfig != "" {
 			logger.Warn("--alertmanager.http-config-file without --alertmanager.url: unused")
@@ -49,7 +49,7 @@ func newAlertmanager(o *options, logger *slog.Logger) (am remediator.Alertmanage
 
 // webListeners are the listeners of --web.listen-address, or those systemd
 // passed (--web.systemd-socket).
-func webListeners(o *options) ([]net.Listener, error) {
+func webListeners(o *Options) ([]net.Listener, error) {
 	if o.web.WebSystemdSocket != nil && *o.web.WebSystemdSocket {
 		ls, err := activation.Listeners()
 		if err != nil {
