@@ -59,11 +59,6 @@ type Config struct {
 	PrometheusURL string
 	// HTTP is the client of http_probe and prometheus_query.
 	HTTP *http.Client
-	// OnAction receives every decided call of a session (for its record);
-	// OnRefusal every refused change (a cooldown sends the incident to a
-	// human).
-	OnAction  func(sessionID string, a session.Action)
-	OnRefusal func(s Session, v Verdict)
 	// RestartTimeout is what the engine gives a container to stop.
 	RestartTimeout time.Duration
 	Registerer     prometheus.Registerer
@@ -235,14 +230,14 @@ func (c *Chain) report(ctx context.Context, s Session, call Call, v Verdict, res
 	}
 	c.cfg.Logger.Log(ctx, level, "action", "session", s.ID, "tier", int(s.Tier), "action", call.Kind,
 		"target", call.Target, "service", res.Service, "result", res.Result, "stage", res.Stage, "took", took)
-	if c.cfg.OnAction != nil {
-		c.cfg.OnAction(s.ID, session.Action{
+	if s.Report != nil {
+		s.Report(session.Action{
 			Time: c.cfg.Now(), Service: res.Service, Action: string(call.Kind), Result: string(res.Result),
 			Stage: string(res.Stage), Target: truncate(call.Target, 200), Tier: s.Tier, Reason: truncate(res.Text, 1000),
 		})
 	}
-	if v.Refused && call.Kind.Changes() && c.cfg.OnRefusal != nil {
-		c.cfg.OnRefusal(s, v)
+	if v.Refused && call.Kind.Changes() && v.Stage.Limited() && s.Refused != nil {
+		s.Refused(v.Stage, v.Reason)
 	}
 }
 

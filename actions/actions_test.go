@@ -114,6 +114,8 @@ type harness struct {
 	now      time.Time
 	actions  []session.Action
 	refusals []Verdict
+	report   func(session.Action)
+	refused  func(session.Stage, string)
 }
 
 func newHarness(t *testing.T, mut func(*Config)) *harness {
@@ -132,12 +134,6 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 			return services.Build(catalogDecls, h.eng.containers()), nil
 		},
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return h.now },
-		OnAction: func(_ string, a session.Action) {
-			mu.Lock()
-			h.actions = append(h.actions, a)
-			mu.Unlock()
-		},
-		OnRefusal: func(_ Session, v Verdict) { mu.Lock(); h.refusals = append(h.refusals, v); mu.Unlock() },
 	}
 	if mut != nil {
 		mut(&cfg)
@@ -147,7 +143,20 @@ func newHarness(t *testing.T, mut func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	h.chain = c
+	h.report = func(a session.Action) { mu.Lock(); h.actions = append(h.actions, a); mu.Unlock() }
+	h.refused = func(stage session.Stage, reason string) {
+		mu.Lock()
+		h.refusals = append(h.refusals, Verdict{Stage: stage, Refused: true, Reason: reason})
+		mu.Unlock()
+	}
 	return h
+}
+
+// do is a call of session s, bound as the session manager binds it: its
+// steps and refusals reported to the harness.
+func (h *harness) do(ctx context.Context, s Session, call Call) Result {
+	s.Report, s.Refused = h.report, h.refused
+	return h.chain.Do(ctx, s, call)
 }
 
 var t2web = Session{ID: "s2", Tier: session.Tier2, IncidentID: "inc", Service: "web"}
@@ -157,7 +166,7 @@ func TestDoRestartVerifiedAndCooledDownByAnyAlias(t *testing.T) {
 	ctx := context.Background()
 	// Three restarts of the same service through three of its names.
 	for i, alias := range []string{"web", "/shop-web-1", strings.Repeat("a", 12)} {
-		res := h.chain.Do(ctx, t2web, Call{Kind: session.ActionRestart, Target: alias})
+		res := h.do(ctx, t2web, Call{Kind: session.ActionRestart, Target: alias})
 		want := session.ResultDone
 		if i == 2 {
 			want = session.ResultRefused
@@ -205,7 +214,7 @@ func TestDoRestartVerifiedAndCooledDownByAnyAlias(t *testing.T) {
 	}
 	// The window slides.
 	h.now = h.now.Add(4 * time.Hour)
-	if res := h.chain.Do(ctx, t2web, Call{Kind: session.ActionRestart, Target: "frontend"}); res.Result != session.ResultDone {
+	if res := h.do(ctx, t2web, Call{Kind: session.ActionRestart, Target: "frontend"}); res.Result != session.ResultDone {
 		t.Errorf("restart after the window: %+v", res)
 	}
 }
@@ -215,7 +224,7 @@ func TestDoUnverifiedFailedProposed(t *testing.T) {
 	t.Run("restart the engine does not confirm", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.eng.stuck = true
-		res := h.chain.Do(ctx, t2web, Call{Kind: session.ActionRestart, Target: "web"})
+		res := h.do(ctx, t2web, Call{Kind: session.ActionRestart, Target: "web"})
 		if res.Result != session.ResultUnverified || res.Stage != session.StageVerify {
 			t.Fatalf("%+v", res)
 		}
@@ -228,7 +237,7 @@ func TestDoUnverifiedFailedProposed(t *testing.T) {
 		h := newHarness(t, nil)
 		s := t2web
 		s.DryRun = true
-		res := h.chain.Do(ctx, s, Call{Kind: session.ActionRestart, Target: "web"})
+		res := h.do(ctx, s, Call{Kind: session.ActionRestart, Target: "web"})
 		if res.Result != session.ResultProposed || h.eng.restarts != 0 {
 			t.Fatalf("%+v, restarts %d", res, h.eng.restarts)
 		}
@@ -240,7 +249,7 @@ func TestDoUnverifiedFailedProposed(t *testing.T) {
 	t.Run("playbook whose verification fails", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.cmds.exit["/bin/verify"] = 1
-		res := h.chain.Do(ctx, t2web, Call{Kind: session.ActionPlaybook, Target: "web", Name: "flush-cache"})
+		res := h.do(ctx, t2web, Call{Kind: session.ActionPlaybook, Target: "web", Name: "flush-cache"})
 		if res.Result != session.ResultUnverified || !strings.Contains(res.Text, "verification exited 1") {
 			t.Fatalf("%+v", res)
 		}
@@ -251,7 +260,7 @@ func TestDoUnverifiedFailedProposed(t *testing.T) {
 	t.Run("playbook that fails", func(t *testing.T) {
 		h := newHarness(t, nil)
 		h.cmds.exit["/bin/flush"] = 2
-		res := h.chain.Do(ctx, t2web, Call{Kind: session.ActionPlaybook, Target: "web", Name: "flush-cache"})
+		res := h.do(ctx, t2web, Call{Kind: session.ActionPlaybook, Target: "web", Name: "flush-cache"})
 		if res.Result != session.ResultFailed || res.Stage != session.StageExecute {
 			t.Fatalf("%+v", res)
 		}
@@ -260,17 +269,17 @@ func TestDoUnverifiedFailedProposed(t *testing.T) {
 		h := newHarness(t, nil)
 		s := t2web
 		s.Tier = session.Tier3
-		res := h.chain.Do(ctx, s, Call{Kind: session.ActionRedeploy, Target: "db"})
+		res := h.do(ctx, s, Call{Kind: session.ActionRedeploy, Target: "db"})
 		if res.Result != session.ResultDone || !strings.Contains(res.Text, "now ffffffffffff") {
 			t.Fatalf("%+v", res)
 		}
-		if res := h.chain.Do(ctx, s, Call{Kind: session.ActionRedeploy, Target: "db"}); res.Result != session.ResultRefused || res.Stage != session.StageCooldown {
+		if res := h.do(ctx, s, Call{Kind: session.ActionRedeploy, Target: "db"}); res.Result != session.ResultRefused || res.Stage != session.StageCooldown {
 			t.Fatalf("second redeploy: %+v", res)
 		}
 	})
 	t.Run("probe", func(t *testing.T) {
 		h := newHarness(t, nil)
-		res := h.chain.Do(ctx, Session{ID: "t1", Tier: session.Tier1}, Call{Kind: session.ProbeContainerLogs, Target: "db", Tail: 5})
+		res := h.do(ctx, Session{ID: "t1", Tier: session.Tier1}, Call{Kind: session.ProbeContainerLogs, Target: "db", Tail: 5})
 		if res.Result != session.ResultDone || !strings.Contains(res.Text, "5 lines") {
 			t.Fatalf("%+v", res)
 		}
@@ -292,7 +301,7 @@ func TestDoConcurrent(t *testing.T) {
 			defer wg.Done()
 			s := t2web
 			s.ID = fmt.Sprint("s", i)
-			results <- h.chain.Do(context.Background(), s, Call{Kind: session.ActionRestart, Target: "frontend"}).Result
+			results <- h.do(context.Background(), s, Call{Kind: session.ActionRestart, Target: "frontend"}).Result
 		}()
 	}
 	wg.Wait()

@@ -26,18 +26,8 @@ const (
 	classNone     = string(repos.CooldownNone)
 )
 
-// Session is what the daemon bound to a session's token: nothing the model
-// says about its tier, incident or target is trusted.
-type Session struct {
-	ID         string
-	IncidentID string
-	Tier       session.Tier
-	// Service is the incident's alerted service as the alert named it; ""
-	// outside an incident (scheduled and manual runs), where no change is in
-	// scope.
-	Service string
-	DryRun  bool
-}
+// Session is the session a call comes from.
+type Session = session.Binding
 
 // Call is one typed action call as the model made it.
 type Call struct {

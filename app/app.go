@@ -236,14 +236,9 @@ func (a *App) build() error {
 		MaxRedeploys: o.maxRedeploys, RedeployWindow: o.redeployWindow,
 		MaxServices: o.maxServicesPerHour, BlastWindow: time.Hour,
 	}
-	// The gate and the action chain report to the session manager and the
-	// remediator, both built after them.
-	var (
-		mgr *sessions.Manager
-		rem *remediator.Remediator
-	)
-	onAction := func(id string, a session.Action) { mgr.AddAction(id, a) }
-	gt, err := newGate(o, st, reg, logger, onAction)
+	// The gate and the action chain report to each session through its
+	// binding (session.Binding: Report, Refused).
+	gt, err := newGate(o, st, reg, logger)
 	if err != nil {
 		return fmt.Errorf("action gate: %w", err)
 	}
@@ -255,17 +250,6 @@ func (a *App) build() error {
 	chainCfg := actions.Config{
 		Limits: limits, Ledger: st, Catalog: catalog, Commands: runner.Commands{},
 		Budget: budget.Exhausted, PrometheusURL: o.promURL, Registerer: reg,
-		OnAction: onAction,
-		OnRefusal: func(s actions.Session, v actions.Verdict) {
-			// A change the limits refuse goes to a human; a wrong target or
-			// tier is the model's mistake, for its next attempt.
-			switch v.Stage {
-			case session.StageCooldown, session.StageBlastRadius, session.StageBudget:
-				if s.IncidentID != "" {
-					rem.CooldownRefused(s.IncidentID, v.Reason)
-				}
-			}
-		},
 		Logger: logger.With("component", "actions"),
 	}
 	if eng != nil { // a nil *engine.Engine in the interface would not be nil
@@ -287,7 +271,7 @@ func (a *App) build() error {
 	}
 	reg.MustRegister(actions.NewCooldownCollector(st, limits, logger))
 
-	mgr = sessions.New(sessions.Config{
+	mgr := sessions.New(sessions.Config{
 		Models:        map[session.Tier]string{session.Tier1: o.models[0], session.Tier2: o.models[1], session.Tier3: o.models[2]},
 		ReposDir:      o.reposDir,
 		DryRun:        o.dryRun,
@@ -314,7 +298,7 @@ func (a *App) build() error {
 		return err
 	}
 	a.onClose(stopAMCheck)
-	rem, err = remediator.New(remediator.Config{
+	rem, err := remediator.New(remediator.Config{
 		Concurrency: o.concurrency, VerifyTimeout: o.verifyTimeout, MaxServicesPerHour: o.maxServicesPerHour,
 		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
 	}, remediator.Deps{

@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/claude-ops/claude-ops/actions"
 	"github.com/claude-ops/claude-ops/apiproxy"
 	"github.com/claude-ops/claude-ops/engine"
 	"github.com/claude-ops/claude-ops/opsmcp"
@@ -135,9 +134,7 @@ func (e *sessionEndpoint) Serve(ctx context.Context) error {
 // the environment, never in argv or a file: the sandbox denies the
 // variables to Bash while the CLI uses them.
 func (e *sessionEndpoint) Attach(b sessions.Binding) (sessions.Attached, func()) {
-	opsToken, unregisterOps := e.ops.Register(actions.Session{
-		ID: b.ID, IncidentID: b.IncidentID, Tier: b.Tier, Service: b.Service, DryRun: b.DryRun,
-	})
+	opsToken, unregisterOps := e.ops.Register(b)
 	apiToken, unregisterAPI := e.proxy.Register(apiproxy.Session{ID: b.ID, Tier: b.Tier, Service: b.Service, Meter: e.meter})
 	return sessions.Attached{
 			Env: map[string]string{

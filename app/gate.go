@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/claude-ops/claude-ops/gate"
-	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
 	"github.com/claude-ops/claude-ops/store"
 )
@@ -26,14 +25,13 @@ type actionGate struct {
 
 // newGate builds the gate and creates its socket, so that the hook of the
 // very first session can reach it.
-func newGate(o *Options, st *store.Store, reg prometheus.Registerer, logger *slog.Logger,
-	onDecision func(string, session.Action)) (*actionGate, error) {
+func newGate(o *Options, st *store.Store, reg prometheus.Registerer, logger *slog.Logger) (*actionGate, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary for the hook: %w", err)
 	}
 	g, err := gate.New(gate.Config{
-		ReposDir: o.reposDir, Ledger: st, Registerer: reg, OnDecision: onDecision,
+		ReposDir: o.reposDir, Ledger: st, Registerer: reg,
 		Logger: logger.With("component", "gate"),
 	})
 	if err != nil {
@@ -53,9 +51,7 @@ func newGate(o *Options, st *store.Store, reg prometheus.Registerer, logger *slo
 // Attach implements sessions.Attachment: the session's hook gets the
 // socket, the session id and a token of its own.
 func (a *actionGate) Attach(b sessions.Binding) (sessions.Attached, func()) {
-	token, unregister := a.gate.Register(gate.SessionInfo{
-		ID: b.ID, Tier: b.Tier, IncidentID: b.IncidentID, Service: b.Service, DryRun: b.DryRun,
-	})
+	token, unregister := a.gate.Register(b)
 	var settings map[string]any
 	if err := json.Unmarshal(a.settings, &settings); err != nil {
 		panic("gate settings: " + err.Error()) // gate.Settings marshals a map

@@ -82,18 +82,8 @@ type Ledger interface {
 	RecordAction(ctx context.Context, rec ActionRecord) error
 }
 
-// SessionInfo is what the gate knows of a running session.
-type SessionInfo struct {
-	ID         string
-	Tier       session.Tier
-	IncidentID string
-	// Service is the incident's service: refused steps that name none are
-	// recorded against it.
-	Service string
-	// DryRun is recorded for the wiring's sake; the gate rules the same way
-	// in dry-run (it allows nothing that changes anything anyway).
-	DryRun bool
-}
+// SessionInfo is the session a hook asks for.
+type SessionInfo = session.Binding
 
 // DecideRequest is one tool call, as the hook client sends it.
 type DecideRequest struct {
@@ -119,8 +109,6 @@ type Config struct {
 	Ledger Ledger
 	// Registerer receives claudeops_gate_refusals_total; nil for none.
 	Registerer prometheus.Registerer
-	// OnDecision, if set, receives every refused step of a session.
-	OnDecision func(sessionID string, a session.Action)
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Logger defaults to slog.Default().
@@ -421,15 +409,15 @@ func (g *Gate) recordOf(info SessionInfo, command string, v verdict) ActionRecor
 }
 
 // record stores refusals (best effort: the call is denied either way) and
-// reports them to OnDecision.
+// reports them to the session (SessionInfo.Report).
 func (g *Gate) record(ctx context.Context, info SessionInfo, command string, vs []verdict) {
 	for _, v := range vs {
 		rec := g.recordOf(info, command, v)
 		if err := g.cfg.Ledger.RecordAction(ctx, rec); err != nil {
 			g.cfg.Logger.Error("gate: ledger", "err", err)
 		}
-		if g.cfg.OnDecision != nil {
-			g.cfg.OnDecision(info.ID, session.Action{
+		if info.Report != nil {
+			info.Report(session.Action{
 				Time: rec.Time, Service: rec.Service, Action: rec.Action, Result: rec.Result,
 				Stage: rec.Stage, Target: rec.Target, Tier: info.Tier, Command: rec.Command, Reason: rec.Reason,
 			})

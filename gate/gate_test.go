@@ -61,11 +61,6 @@ func newHarness(t *testing.T) *harness {
 		Ledger:     h.ledger,
 		Registerer: h.reg,
 		Now:        func() time.Time { return h.now },
-		OnDecision: func(_ string, a session.Action) {
-			h.mu.Lock()
-			h.actions = append(h.actions, a)
-			h.mu.Unlock()
-		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +81,11 @@ func file(p string) json.RawMessage {
 
 func (h *harness) decide(t *testing.T, info SessionInfo, tool string, input json.RawMessage) Decision {
 	t.Helper()
+	info.Report = func(a session.Action) {
+		h.mu.Lock()
+		h.actions = append(h.actions, a)
+		h.mu.Unlock()
+	}
 	tok, unregister := h.g.Register(info)
 	defer unregister()
 	return h.g.Decide(context.Background(), DecideRequest{SessionID: info.ID, Token: tok, ToolName: tool, ToolInput: input, Cwd: "/repos"})

@@ -424,7 +424,9 @@ func (r *Remediator) start(ctx context.Context, in *incident) {
 	lp.busy[in.Service] = true
 	lp.started[in.Service] = now
 	r.touch(in)
-	spec := sessions.Spec{ID: id, Tier: tier, Trigger: session.TriggerAlert, IncidentID: in.ID, Service: in.Service}
+	incident := in.ID
+	spec := sessions.Spec{ID: id, Tier: tier, Trigger: session.TriggerAlert, IncidentID: in.ID, Service: in.Service,
+		OnRefused: func(_ session.Stage, reason string) { r.CooldownRefused(incident, reason) }}
 	h := r.handoff(in, tier)
 	r.log.Info("starting session", "incident", in.ID, "service", in.Service, "tier", int(tier), "session", id)
 	lp.wg.Add(1)

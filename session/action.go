@@ -70,3 +70,29 @@ const (
 
 // ActionResults lists every result, for pre-initialising metric series.
 var ActionResults = []ActionResult{ResultDone, ResultProposed, ResultRefused, ResultFailed, ResultUnverified}
+
+// Binding is what the daemon knows of one running session, handed to each
+// part that serves it (the gate, the ops server, the API proxy): who it is,
+// and where what it does is reported.
+type Binding struct {
+	ID, IncidentID string
+	// Service is the incident's alerted service as the alert named it; ""
+	// outside an incident (scheduled and manual runs), where no change is
+	// in scope.
+	Service string
+	Tier    Tier
+	DryRun  bool
+	// Report, when set, receives each decided step of the session (the
+	// chain's actions, the gate's refusals) for its record.
+	Report func(Action)
+	// Refused, when set, receives each change that a limit refused
+	// (cooldown, blast radius, budget): the incident then needs a human.
+	Refused func(stage Stage, reason string)
+}
+
+// Limited reports whether a refusal at this stage is a limit's (a human
+// decides next), not the model's mistake (a wrong target or tier, for its
+// next attempt).
+func (s Stage) Limited() bool {
+	return s == StageCooldown || s == StageBlastRadius || s == StageBudget
+}

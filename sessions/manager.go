@@ -28,6 +28,9 @@ type Spec struct {
 	Prompt     string
 	// MCPConfig, when set, is used instead of Config.MCPConfig's.
 	MCPConfig json.RawMessage
+	// OnRefused, when set, receives each change of the session that a limit
+	// refused (session.Binding.Refused).
+	OnRefused func(stage session.Stage, reason string)
 }
 
 // Runner runs one session to its end.
@@ -53,12 +56,9 @@ type Attachment interface {
 	Attach(b Binding) (Attached, func())
 }
 
-// Binding is what an attachment knows of a session.
-type Binding struct {
-	ID, IncidentID, Service string
-	Tier                    session.Tier
-	DryRun                  bool
-}
+// Binding is what an attachment knows of a session; its Report adds to the
+// session's record (AddAction), its Refused is the Spec's OnRefused.
+type Binding = session.Binding
 
 // Attached is what an attachment adds to a session's request.
 type Attached struct {
@@ -176,7 +176,8 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 	if mcpConfig == nil && m.cfg.MCPConfig != nil {
 		mcpConfig = m.cfg.MCPConfig()
 	}
-	b := Binding{ID: rec.ID, IncidentID: spec.IncidentID, Service: spec.Service, Tier: spec.Tier, DryRun: m.cfg.DryRun}
+	b := Binding{ID: rec.ID, IncidentID: spec.IncidentID, Service: spec.Service, Tier: spec.Tier, DryRun: m.cfg.DryRun,
+		Report: func(a session.Action) { m.AddAction(rec.ID, a) }, Refused: spec.OnRefused}
 	var all Attached
 	for _, a := range m.attach {
 		got, detach := a.Attach(b)
