@@ -66,6 +66,7 @@ type App struct {
 	srv       *http.Server
 	listeners []net.Listener
 	repos     *repos.Source
+	reg       *registry
 }
 
 // New builds every part of the daemon from validated options. Nothing runs
@@ -182,7 +183,8 @@ func (a *App) build() error {
 		logger.Warn("sessions interrupted by the last shutdown", "count", len(interrupted))
 	}
 
-	reg := prometheus.NewRegistry()
+	reg := newRegistry()
+	a.reg = reg
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -321,7 +323,7 @@ func (a *App) build() error {
 		Deduper: webhook.NewMemoryDeduper(webhook.DefaultDedupMax, webhook.DefaultDedupTTL), Logger: logger.With("component", "webhook"),
 	})
 
-	mux := a.webMux(reg, tier1, sandboxState, sec.apiKey != "")
+	mux := a.webMux(reg.Registry, tier1, sandboxState, sec.apiKey != "")
 	mux.Handle("POST /api/v1/webhook", hook)
 	plan.Register(mux) // GET /api/v1/plan
 	if err := (&api.API{
