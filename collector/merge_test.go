@@ -74,7 +74,11 @@ claudeops_sessions_running{tier="3"} 1
 	if err == nil || !strings.Contains(err.Error(), "claudeops_check_success gathered twice") {
 		t.Errorf("duplicate families: err = %v", err)
 	}
-	if len(mfs) != len(tier1Defs) {
-		t.Errorf("duplicate families: %d families, want %d", len(mfs), len(tier1Defs))
+	once, err := Merge(c).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != len(once) {
+		t.Errorf("duplicate families: %d families, want %d", len(mfs), len(once))
 	}
 }

@@ -3,7 +3,6 @@ package collector
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ var (
 		"How long the check's probe took in its latest run, else the latency the latest successful Tier 1 run reported.",
 		"service", "check", "type")
 	defCheckStatus = newGaugeDef("claudeops_check_status",
-		"State set of each probe of the running plan: 1 for its status (ok, degraded, failing, unknown), 0 for the others.",
+		"State set of each check: 1 for its status (ok, degraded, failing, unknown), 0 for the others. Only failing pages.",
 		"service", "check", "type", "status")
 	defUnplanned = newGaugeDef("claudeops_checks_unplanned",
 		"Checks of a service the probe plan does not cover: the model could not turn them into probes.",
@@ -213,7 +212,8 @@ func (c *Tier1Collector) rebuild() {
 				continue
 			}
 			for _, chk := range svc.Checks {
-				b.add(service, chk.Name, checkType(chk.Type), strings.EqualFold(chk.Status, "ok"), chk.LatencyMS/1000)
+				status := reportedStatus(chk.Status)
+				b.addStatus(b.add(service, chk.Name, checkType(chk.Type), status == StatusOK, chk.LatencyMS/1000), status)
 			}
 		}
 	}

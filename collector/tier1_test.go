@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +52,53 @@ const checkHeaders = `
 # TYPE claudeops_check_duration_seconds gauge
 `
 
+// reportedFamilies are the families compared whole; the state set is
+// checked on its own (TestTier1CollectorReportedStatus).
+var reportedFamilies = []string{
+	"claudeops_check_success", "claudeops_check_duration_seconds", "claudeops_services_discovered",
+	"claudeops_tier1_last_run_timestamp_seconds", "claudeops_tier1_last_success_timestamp_seconds", "claudeops_check_series_dropped",
+}
+
+// TestTier1CollectorReportedStatus: without a plan, each check Tier 1
+// reported has the state set too: ok, degraded, down as failing, anything
+// else unknown. Only failing pages (ClaudeOpsCheckFailing).
+func TestTier1CollectorReportedStatus(t *testing.T) {
+	c := NewTier1Collector(0)
+	reg := newRegistry(t, c)
+	r := threeServices()
+	r.Services[2].Checks[1].Status = "rebooting" // not a status: unknown
+	c.Update(store.Tier1State{LastRun: t0, LastSuccess: t0, Result: r})
+	want := map[string]string{"http": "ok", "container": "ok", "tcp": "degraded", "resolve": "failing", "ping": "unknown"}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, mf := range mfs {
+		if mf.GetName() != "claudeops_check_status" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ls := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				ls[lp.GetName()] = lp.GetValue()
+			}
+			if m.GetGauge().GetValue() == 1 {
+				if got[ls["check"]] != "" {
+					t.Errorf("check %s has two statuses: %s and %s", ls["check"], got[ls["check"]], ls["status"])
+				}
+				got[ls["check"]] = ls["status"]
+			}
+		}
+		if n := len(mf.GetMetric()); n != 4*len(want) {
+			t.Errorf("%d state-set series, want 4 per check", n)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("statuses = %v, want %v", got, want)
+	}
+}
+
 const scalarHeaders = `
 # HELP claudeops_services_discovered Services in the latest successful Tier 1 result.
 # TYPE claudeops_services_discovered gauge
@@ -96,7 +144,7 @@ claudeops_tier1_last_run_timestamp_seconds 1772366400
 claudeops_tier1_last_success_timestamp_seconds 1772366400
 claudeops_check_series_dropped 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), reportedFamilies...); err != nil {
 		t.Error(err)
 	}
 
@@ -119,7 +167,7 @@ claudeops_tier1_last_run_timestamp_seconds 1772366700
 claudeops_tier1_last_success_timestamp_seconds 1772366460
 claudeops_check_series_dropped 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), reportedFamilies...); err != nil {
 		t.Error(err)
 	}
 }
@@ -135,7 +183,7 @@ claudeops_tier1_last_run_timestamp_seconds 1772366700
 claudeops_tier1_last_success_timestamp_seconds 1772366700
 claudeops_check_series_dropped 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), reportedFamilies...); err != nil {
 		t.Error(err)
 	}
 }
@@ -240,7 +288,7 @@ func TestSanitizeLabel(t *testing.T) {
 func TestCollectAllocatesNothing(t *testing.T) {
 	c := NewTier1Collector(0)
 	c.Update(bigState(1000, 10))
-	ch := make(chan prometheus.Metric, 30000)
+	ch := make(chan prometheus.Metric, 70000) // 10,000 checks × (success, duration, 4 statuses)
 	allocs := testing.AllocsPerRun(5, func() {
 		c.Collect(ch)
 		for len(ch) > 0 {

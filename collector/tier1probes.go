@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -60,21 +61,38 @@ func (b *tier1Builder) addProbes(ps ProbeState) {
 		if !slices.Contains(CheckStatuses, status) {
 			status = StatusUnknown
 		}
-		c := b.add(b.service(pc.Service), pc.Check, probeType(pc.Type), status == StatusOK, pc.Seconds)
-		if c == nil {
-			continue
+		b.addStatus(b.add(b.service(pc.Service), pc.Check, probeType(pc.Type), status == StatusOK, pc.Seconds), status)
+	}
+}
+
+// reportedStatus maps the status a Tier 1 run reported for a check (ok,
+// degraded, down, unknown) onto the state set: down is failing.
+func reportedStatus(s string) string {
+	switch s = strings.ToLower(s); s {
+	case "down":
+		return StatusFailing
+	case StatusOK, StatusDegraded, StatusFailing:
+		return s
+	}
+	return StatusUnknown
+}
+
+// addStatus gives check c (nil: dropped) its claudeops_check_status state
+// set: 1 for status, 0 for the others.
+func (b *tier1Builder) addStatus(c *builtCheck, status string) {
+	if c == nil {
+		return
+	}
+	labels := c.success.Label
+	c.status = make([]*dto.Metric, len(CheckStatuses))
+	for i, st := range CheckStatuses {
+		v := gaugeZero
+		if st == status {
+			v = gaugeOne
 		}
-		labels := c.success.Label
-		c.status = make([]*dto.Metric, len(CheckStatuses))
-		for i, st := range CheckStatuses {
-			v := gaugeZero
-			if st == status {
-				v = gaugeOne
-			}
-			c.status[i] = &dto.Metric{Gauge: v, Label: []*dto.LabelPair{ // sorted by name; cap == len
-				labels[0], labels[1], statusPairs[st], labels[2],
-			}}
-		}
+		c.status[i] = &dto.Metric{Gauge: v, Label: []*dto.LabelPair{ // sorted by name; cap == len
+			labels[0], labels[1], statusPairs[st], labels[2],
+		}}
 	}
 }
 

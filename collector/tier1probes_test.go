@@ -13,7 +13,7 @@ import (
 )
 
 const probeHeaders = `
-# HELP claudeops_check_status State set of each probe of the running plan: 1 for its status (ok, degraded, failing, unknown), 0 for the others.
+# HELP claudeops_check_status State set of each check: 1 for its status (ok, degraded, failing, unknown), 0 for the others. Only failing pages.
 # TYPE claudeops_check_status gauge
 # HELP claudeops_checks_unplanned Checks of a service the probe plan does not cover: the model could not turn them into probes.
 # TYPE claudeops_checks_unplanned gauge
@@ -90,8 +90,11 @@ claudeops_check_series_dropped 0
 	if n := testutil.CollectAndCount(c, "claudeops_check_success"); n != 5 {
 		t.Errorf("%d success series after the plan stopped, want the 5 reported", n)
 	}
-	if n := testutil.CollectAndCount(c, "claudeops_check_status", "claudeops_checks_unplanned"); n != 0 {
-		t.Errorf("%d state-set or unplanned series without a plan", n)
+	if n := testutil.CollectAndCount(c, "claudeops_check_status"); n != 4*5 {
+		t.Errorf("%d state-set series without a plan, want 4 for each of the 5 reported checks", n)
+	}
+	if n := testutil.CollectAndCount(c, "claudeops_checks_unplanned"); n != 0 {
+		t.Errorf("%d unplanned series without a plan", n)
 	}
 }
 

@@ -5,6 +5,9 @@
   // daemon neither resolves the alert nor restarts its for:.
   local gauge(metric) = 'max_over_time(%s{%s}[%s])' % [metric, $._config.claudeOpsSelector, $._config.gaugeAlertWindow],
 
+  // A state of a state set held over the whole alert window, the same way.
+  local inState(metric, state) = 'min_over_time(%s{status="%s",%s}[%s]) == 1' % [metric, state, $._config.claudeOpsSelector, $._config.gaugeAlertWindow],
+
   // Instances that could not run sessions within window: their session
   // errors and a stale Tier 1 are ClaudeOpsSandboxUnavailable's problem, not
   // alerts of their own.
@@ -31,7 +34,9 @@
         rules: [
           alert(
             'ClaudeOpsCheckFailing',
-            '%s == 0' % gauge('claudeops_check_success'),
+            // Failing only: a degraded or unknown check pages nobody and
+            // starts no paid Tier 2 session.
+            inState('claudeops_check_status', 'failing'),
             $._config.checkFailingFor,
             $._config.checkFailingSeverity,
             'Check {{ $labels.check }} of {{ $labels.service }} is failing.',

@@ -42,7 +42,7 @@ var requiredAlerts = []string{
 // process_start_time_seconds) and Prometheus' own up. Histograms are named
 // without _bucket, _sum and _count.
 var emittedMetrics = []string{
-	"claudeops_check_success", "claudeops_check_duration_seconds", "claudeops_services_discovered",
+	"claudeops_check_success", "claudeops_check_status", "claudeops_check_duration_seconds", "claudeops_services_discovered",
 	"claudeops_tier1_last_run_timestamp_seconds", "claudeops_tier1_last_success_timestamp_seconds",
 	"claudeops_schedule_interval_seconds",
 	"claudeops_sessions_total", "claudeops_session_duration_seconds", "claudeops_sessions_running",
@@ -61,7 +61,7 @@ var emittedMetrics = []string{
 // gaugeMetrics are the gauges alerts read; an alert reads them over a window
 // (max_over_time, min_over_time) so that a failed scrape does not resolve it.
 var gaugeMetrics = []string{
-	"claudeops_check_success", "claudeops_needs_human_attention", "claudeops_cooldown_actions",
+	"claudeops_check_success", "claudeops_check_status", "claudeops_needs_human_attention", "claudeops_cooldown_actions",
 	"claudeops_cooldown_limit", "claudeops_tier1_last_success_timestamp_seconds",
 	"claudeops_schedule_interval_seconds", "process_start_time_seconds", "claudeops_budget_spent_usd",
 	"claudeops_budget_limit_usd", "claudeops_repo_errors", "claudeops_sandbox_ready",
@@ -264,8 +264,13 @@ func TestAlertRouting(t *testing.T) {
 				if self {
 					t.Errorf("%s: must not carry claudeops=\"true\": the daemon remediates it", r.Alert)
 				}
-				if !strings.Contains(r.Expr, "claudeops_check_success") || strings.Contains(r.Expr, " by ") {
+				if !strings.Contains(r.Expr, "claudeops_check_status") || strings.Contains(r.Expr, " by ") {
 					t.Errorf("%s: must keep the series' service label: %s", r.Alert, r.Expr)
+				}
+				// Degraded and unknown checks page nobody and start no
+				// paid Tier 2 session: the alert reads the failing state.
+				if !strings.Contains(r.Expr, `status="failing"`) {
+					t.Errorf("%s: must fire on the failing state only: %s", r.Alert, r.Expr)
 				}
 			default:
 				if !self {
