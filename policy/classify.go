@@ -92,10 +92,6 @@ type Step struct {
 	// restart of "$(docker ps -q)". The gate refuses opaque steps at every
 	// tier that is not ReadOnly: they cannot be checked or accounted for.
 	Opaque bool
-	// SafeFix marks a Mutating step that Tier 2 may run: a file permission
-	// repair (chmod, chown, chgrp) outside protected paths, or an edit of a
-	// file outside the repos dir, secrets and executable paths.
-	SafeFix bool
 }
 
 // Decide returns the most dangerous step: Never > Redeploy > Restart >
@@ -166,8 +162,7 @@ func (c Classifier) Classify(command string) []Step {
 // ClassifyWrite classifies writing (creating, editing, deleting) the file at
 // p, relative paths taken against c.Cwd: Never under the repos dir, in data
 // volumes, secrets, network configuration, the agent's own configuration or
-// devices; otherwise Mutating, with SafeFix set when Tier 2 may do it (not an
-// executable, library, startup or privilege path).
+// devices; otherwise Mutating.
 func (c Classifier) ClassifyWrite(p string) Step {
 	w := &walker{repos: cleanAbs(c.ReposDir)}
 	sc := newScope(c.Cwd)
@@ -175,8 +170,7 @@ func (c Classifier) ClassifyWrite(p string) Step {
 	st := Step{Kind: k, Argv: []string{p}, Reason: reason, Opaque: opaque}
 	if k == Mutating && !opaque {
 		abs, ok := sc.resolve(p)
-		st.SafeFix = ok && !IsExecPath(abs)
-		if !st.SafeFix && st.Reason == "writes "+p {
+		if (!ok || IsExecPath(abs)) && st.Reason == "writes "+p {
 			st.Reason = "writes an executable, startup or privilege path"
 		}
 	}
