@@ -127,7 +127,7 @@ func TestPlanPolicyDue(t *testing.T) {
 
 	for reason, want := range map[string]float64{ReasonNoPlan: 2, ReasonDiscovery: 1, ReasonReposChanged: 3,
 		ReasonUnforeseen: 1, ReasonNoProbes: 2} {
-		if got := testutil.ToFloat64(p.runs.WithLabelValues(reason)); got != want {
+		if got := testutil.ToFloat64(p.metrics.planRuns.WithLabelValues(reason)); got != want {
 			t.Errorf("claudeops_tier1_plan_runs_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
