@@ -1,4 +1,4 @@
-// The exported API of the command classifier: kinds, steps, Decide and the
+// The exported API of the command classifier: kinds, steps and the
 // Classifier entry points (command lines, file writes, file reads).
 
 package policy
@@ -92,33 +92,6 @@ type Step struct {
 	// restart of "$(docker ps -q)". The gate refuses opaque steps at every
 	// tier that is not ReadOnly: they cannot be checked or accounted for.
 	Opaque bool
-}
-
-// Decide returns the most dangerous step: Never > Redeploy > Restart >
-// Mutating > ReadOnly; among equals an opaque step wins, then the first. The
-// gate still rules on (and records) every step; Decide is for summaries. No
-// steps at all is Mutating (fail closed).
-func Decide(steps []Step) Step {
-	if len(steps) == 0 {
-		return Step{Kind: Mutating, Reason: "no command classified", Opaque: true}
-	}
-	best := steps[0]
-	for _, s := range steps[1:] {
-		if s.Kind.rank() > best.Kind.rank() || (s.Kind.rank() == best.Kind.rank() && s.Opaque && !best.Opaque) {
-			best = s
-		}
-	}
-	return best
-}
-
-// DefaultReposDir is the repos folder Classify assumes; it is also the CLI's
-// working directory in a session.
-const DefaultReposDir = "/repos"
-
-// Classify splits a shell command line into steps, with the repos dir and the
-// working directory both DefaultReposDir. See Classifier.Classify.
-func Classify(command string) []Step {
-	return Classifier{ReposDir: DefaultReposDir, Cwd: DefaultReposDir}.Classify(command)
 }
 
 // Classifier classifies shell commands and file paths for the action gate.

@@ -9,7 +9,7 @@ import (
 // These command lines are only ever parsed, never run.
 type classifyCase struct {
 	cmd    string
-	want   Kind     // Decide(steps).Kind
+	want   Kind     // decide(steps).Kind
 	svcs   []string // services of the Restart/Redeploy steps, in order; nil: not checked
 	opaque bool     // some step is opaque
 }
@@ -303,10 +303,10 @@ func TestClassify(t *testing.T) {
 		t.Fatalf("only %d cases", len(classifyCases))
 	}
 	for _, tc := range classifyCases {
-		steps := Classify(tc.cmd)
-		got := Decide(steps)
+		steps := classify(tc.cmd)
+		got := decide(steps)
 		if got.Kind != tc.want {
-			t.Errorf("Classify(%q) = %v (%s), want %v; steps %+v", tc.cmd, got.Kind, got.Reason, tc.want, steps)
+			t.Errorf("classify(%q) = %v (%s), want %v; steps %+v", tc.cmd, got.Kind, got.Reason, tc.want, steps)
 			continue
 		}
 		if tc.svcs != nil {
@@ -317,32 +317,32 @@ func TestClassify(t *testing.T) {
 				}
 			}
 			if !slices.Equal(svcs, tc.svcs) {
-				t.Errorf("Classify(%q) services = %q, want %q", tc.cmd, svcs, tc.svcs)
+				t.Errorf("classify(%q) services = %q, want %q", tc.cmd, svcs, tc.svcs)
 			}
 		}
 		anyOpaque := slices.ContainsFunc(steps, func(s Step) bool { return s.Opaque })
 		if anyOpaque != tc.opaque {
-			t.Errorf("Classify(%q) opaque = %v, want %v; steps %+v", tc.cmd, anyOpaque, tc.opaque, steps)
+			t.Errorf("classify(%q) opaque = %v, want %v; steps %+v", tc.cmd, anyOpaque, tc.opaque, steps)
 		}
 	}
 }
 
 func TestClassifierCwd(t *testing.T) {
 	c := Classifier{ReposDir: "/srv/repos", Cwd: "/tmp"}
-	if k := Decide(c.Classify(`touch f; rm -rf x`)).Kind; k != Mutating {
+	if k := decide(c.Classify(`touch f; rm -rf x`)).Kind; k != Mutating {
 		t.Errorf("relative write outside the repos dir = %v, want mutating", k)
 	}
-	if k := Decide(c.Classify(`cd /srv/repos/x && touch f`)).Kind; k != Never {
+	if k := decide(c.Classify(`cd /srv/repos/x && touch f`)).Kind; k != Never {
 		t.Errorf("write after cd into the repos dir = %v, want never", k)
 	}
-	if k := Decide(c.Classify(`rm -rf /srv`)).Kind; k != Never {
+	if k := decide(c.Classify(`rm -rf /srv`)).Kind; k != Never {
 		t.Errorf("removing an ancestor of the repos dir = %v, want never", k)
 	}
-	if k := Decide(c.Classify(`cd "$X"; touch f`)).Kind; k != Never {
+	if k := decide(c.Classify(`cd "$X"; touch f`)).Kind; k != Never {
 		t.Errorf("relative write from an unknown directory = %v, want never", k)
 	}
 	unknown := Classifier{ReposDir: "/srv/repos"}
-	if k := Decide(unknown.Classify(`echo x > out`)).Kind; k != Never {
+	if k := decide(unknown.Classify(`echo x > out`)).Kind; k != Never {
 		t.Errorf("relative write, cwd unknown = %v, want never", k)
 	}
 }
@@ -377,34 +377,17 @@ func TestClassifyWriteRead(t *testing.T) {
 	}
 }
 
-func TestDecide(t *testing.T) {
-	steps := []Step{{Kind: ReadOnly}, {Kind: Restart, Service: "a"}, {Kind: Mutating}, {Kind: Redeploy, Service: "b"}, {Kind: Restart}}
-	if d := Decide(steps); d.Kind != Redeploy || d.Service != "b" {
-		t.Errorf("Decide = %+v", d)
-	}
-	if d := Decide(append(steps, Step{Kind: Never})); d.Kind != Never {
-		t.Errorf("Decide with never = %+v", d)
-	}
-	if d := Decide(nil); d.Kind == ReadOnly {
-		t.Errorf("Decide(nil) = read_only")
-	}
-	var zero Step
-	if zero.Kind != Mutating {
-		t.Errorf("zero Kind = %v, want mutating (fail closed)", zero.Kind)
-	}
-}
-
 func FuzzClassify(f *testing.F) {
 	for _, tc := range classifyCases {
 		f.Add(tc.cmd)
 	}
 	f.Fuzz(func(t *testing.T, cmd string) {
-		steps := Classify(cmd)
+		steps := classify(cmd)
 		if len(steps) == 0 {
 			t.Fatalf("no steps for %q", cmd)
 		}
 		// A literal mutating word on its own line is never read-only.
-		if strings.TrimSpace(cmd) == "docker volume rm x" && Decide(steps).Kind != Never {
+		if strings.TrimSpace(cmd) == "docker volume rm x" && decide(steps).Kind != Never {
 			t.Fatalf("volume rm not never")
 		}
 		for _, s := range steps {
@@ -419,8 +402,8 @@ func TestClassifyBounded(t *testing.T) {
 	nested := strings.Repeat("for a in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do ", 8) + "echo $a" + strings.Repeat("; done", 8)
 	whiles := strings.Repeat("while true; do ", 30) + "echo" + strings.Repeat("; done", 30)
 	for _, cmd := range []string{nested, whiles, strings.Repeat("$(", 200) + "x" + strings.Repeat(")", 200)} {
-		steps := Classify(cmd)
-		if Decide(steps).Kind == ReadOnly {
+		steps := classify(cmd)
+		if decide(steps).Kind == ReadOnly {
 			t.Errorf("overly complex command classified read-only")
 		}
 	}

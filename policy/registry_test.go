@@ -22,7 +22,7 @@ func TestRegistryReached(t *testing.T) {
 	reached = func(name string) { hit[name] = true }
 	t.Cleanup(func() { reached = nil })
 	for _, tc := range classifyCases {
-		Classify(tc.cmd)
+		classify(tc.cmd)
 	}
 	var missed []string
 	for _, e := range registry {

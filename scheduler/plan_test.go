@@ -192,7 +192,7 @@ func TestSchedulerPlanMode(t *testing.T) {
 	job := &planJob{w: w, clock: clock, active: true}
 	s := New(time.Hour, &instantSessions{clock: clock, d: 20 * time.Second}, job, nil)
 	s.SetPolicy(policy)
-	s.SetClock(clock)
+	s.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -242,7 +242,7 @@ func TestSchedulerPlanModeWithoutProbes(t *testing.T) {
 	job := &planJob{w: w, clock: clock, active: false}
 	s := New(time.Hour, &instantSessions{clock: clock, d: 10 * time.Second}, job, nil)
 	s.SetPolicy(newPolicy(w, nil))
-	s.SetClock(clock)
+	s.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.Run(ctx) }()

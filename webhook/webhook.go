@@ -30,12 +30,6 @@ type Sink interface {
 	Enqueue(ctx context.Context, alerts []Alert) error
 }
 
-// SinkFunc adapts a function to a Sink.
-type SinkFunc func(ctx context.Context, alerts []Alert) error
-
-// Enqueue calls f.
-func (f SinkFunc) Enqueue(ctx context.Context, alerts []Alert) error { return f(ctx, alerts) }
-
 // DefaultRetryAfter is the default Retry-After of a 503 answer.
 const DefaultRetryAfter = 30 * time.Second
 
