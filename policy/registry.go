@@ -8,9 +8,7 @@ package policy
 
 import (
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // rule classifies one call of a command; name is its base name, a the
@@ -175,27 +173,4 @@ func (c *call) readsSecret(args []arg) bool {
 		}
 	}
 	return false
-}
-
-func sleepDuration(a arg) (time.Duration, bool) {
-	if !a.lit || a.s == "" {
-		return 0, false
-	}
-	s := a.s
-	unit := time.Second
-	switch s[len(s)-1] {
-	case 's':
-		s = s[:len(s)-1]
-	case 'm':
-		s, unit = s[:len(s)-1], time.Minute
-	case 'h':
-		s, unit = s[:len(s)-1], time.Hour
-	case 'd':
-		s, unit = s[:len(s)-1], 24*time.Hour
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 || f > 1e6 {
-		return 0, false
-	}
-	return time.Duration(f * float64(unit)), true
 }
