@@ -55,12 +55,6 @@ type Limits struct {
 	BlastWindow time.Duration
 }
 
-// DefaultLimits are docs/SPEC.md's defaults.
-var DefaultLimits = Limits{
-	MaxRestarts: 2, RestartWindow: 4 * time.Hour, MaxRedeploys: 1, RedeployWindow: 24 * time.Hour,
-	MaxServices: 5, BlastWindow: time.Hour,
-}
-
 // Window and limit of a cooldown class ("" for a class without one).
 func (l Limits) cooldown(class string) (time.Duration, int, bool) {
 	switch class {

@@ -384,45 +384,6 @@ func (p *Proxy) target(in *url.URL) string {
 	return u.String()
 }
 
-// refuse answers a request that is not to go upstream, and counts why.
-func (p *Proxy) refuse(w http.ResponseWriter, ent *entry, status int, reason, errType, msg string) {
-	p.metrics.refusals.WithLabelValues(reason).Inc()
-	if ent != nil {
-		p.log.Info("apiproxy: request refused", "session", ent.sess.ID, "tier", ent.sess.Tier,
-			"service", ent.sess.Service, "reason", reason, "msg", msg)
-	} else {
-		p.log.Info("apiproxy: request refused", "reason", reason)
-	}
-	p.writeError(w, status, errType, msg)
-}
-
-func (p *Proxy) writeError(w http.ResponseWriter, status int, errType, msg string) {
-	p.writeErrorRetry(w, status, errType, msg, false)
-}
-
-// writeErrorRetry writes an error as the Messages API does, with a request
-// id of ours. Unless retry, it tells the client's SDK not to retry.
-func (p *Proxy) writeErrorRetry(w http.ResponseWriter, status int, errType, msg string, retry bool) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	id := "req_claudeops_" + hex.EncodeToString(b[:])
-	body, _ := json.Marshal(map[string]any{
-		"type":       "error",
-		"error":      map[string]string{"type": errType, "message": msg},
-		"request_id": id,
-	})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Request-Id", id)
-	if !retry {
-		h.Set("X-Should-Retry", "false")
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-	p.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
-}
-
 // requestModel is the body's top-level "model"; it stops reading there (the
 // CLI sends it first).
 func requestModel(body []byte) string {
@@ -446,64 +407,4 @@ func requestModel(body []byte) string {
 		}
 	}
 	return ""
-}
-
-// hopByHop are the headers of one connection (RFC 9110 §7.6.1), never
-// passed on, besides those that Connection names.
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// connectionHeaders are the hop-by-hop headers of h: the fixed ones and
-// those its Connection header names, canonical.
-func connectionHeaders(h http.Header) map[string]bool {
-	drop := map[string]bool{}
-	for _, k := range hopByHop {
-		drop[k] = true
-	}
-	for _, v := range h.Values("Connection") {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				drop[http.CanonicalHeaderKey(f)] = true
-			}
-		}
-	}
-	return drop
-}
-
-// copyRequestHeader passes on what the API needs and nothing else: the
-// content type, accept and user agent, the anthropic-* headers (version,
-// beta, ...), the SDK's x-stainless-* and the CLI's x-app and
-// x-claude-code-* headers. Credentials (x-api-key, authorization), cookies,
-// accept-encoding (the client negotiates its own) and hop-by-hop headers are
-// left behind.
-func copyRequestHeader(dst, src http.Header) {
-	drop := connectionHeaders(src)
-	for k, vs := range src {
-		if drop[k] || !forwardedRequestHeader(k) {
-			continue
-		}
-		dst[k] = append([]string(nil), vs...)
-	}
-}
-
-func forwardedRequestHeader(k string) bool {
-	switch k {
-	case "Content-Type", "Accept", "User-Agent", "X-App":
-		return true
-	}
-	lk := strings.ToLower(k)
-	return strings.HasPrefix(lk, "anthropic-") || strings.HasPrefix(lk, "x-stainless-") ||
-		strings.HasPrefix(lk, "x-claude-code-")
-}
-
-// copyResponseHeader passes on every header of the answer but hop-by-hop ones.
-func copyResponseHeader(dst, src http.Header) {
-	drop := connectionHeaders(src)
-	for k, vs := range src {
-		if !drop[k] {
-			dst[k] = append([]string(nil), vs...)
-		}
-	}
 }

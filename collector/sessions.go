@@ -4,32 +4,14 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/claude-ops/claude-ops/session"
-)
-
-// DurationBuckets are the buckets of claudeops_session_duration_seconds,
-// from one second to 30 minutes.
-var DurationBuckets = []float64{1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 1800}
-
-// Token kinds of claudeops_tokens_total (SPEC.md §7 calls cache creation
-// "cache_write").
-const (
-	TokensInput      = "input"
-	TokensOutput     = "output"
-	TokensCacheRead  = "cache_read"
-	TokensCacheWrite = "cache_write"
 )
 
 // SessionMetrics counts sessions, their duration, cost and tokens. It is
 // safe for concurrent use.
 type SessionMetrics struct {
-	sessions *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	running  *prometheus.GaugeVec
-	cost     *prometheus.CounterVec
-	tokens   *prometheus.CounterVec
+	*metrics
 
 	mu       sync.Mutex
 	inFlight map[string]int // by tier label, never below 0
@@ -38,63 +20,8 @@ type SessionMetrics struct {
 // NewSessionMetrics creates the session metrics and registers them with reg;
 // it panics if they are already registered there.
 func NewSessionMetrics(reg prometheus.Registerer) *SessionMetrics {
-	f := promauto.With(reg)
-	m := &SessionMetrics{
-		sessions: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "claudeops_sessions_total",
-			Help: "Sessions ended, by tier, trigger and outcome.",
-		}, []string{"tier", "trigger", "outcome"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "claudeops_session_duration_seconds",
-			Help:    "Wall-clock duration of ended sessions.",
-			Buckets: DurationBuckets,
-		}, []string{"tier"}),
-		running: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "claudeops_sessions_running",
-			Help: "Sessions running now.",
-		}, []string{"tier"}),
-		cost: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "claudeops_cost_usd_total",
-			Help: "Cost in USD the CLI reported for ended sessions, by the session's model.",
-		}, []string{"tier", "model"}),
-		tokens: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "claudeops_tokens_total",
-			Help: "Tokens used by ended sessions, by model and kind (input, output, cache_read, cache_write).",
-		}, []string{"tier", "model", "kind"}),
-		inFlight: map[string]int{},
-	}
-	for _, t := range []session.Tier{session.Tier1, session.Tier2, session.Tier3} {
-		m.running.WithLabelValues(t.String())
-	}
-	// The series a session can end in exist from the start at 0, so that
-	// increase() and rate() see the first error or timeout.
-	for _, o := range tier1Outcomes {
-		for _, tr := range []session.Trigger{session.TriggerSchedule, session.TriggerManual} {
-			m.sessions.WithLabelValues(session.Tier1.String(), string(tr), string(o))
-		}
-	}
-	for _, t := range []session.Tier{session.Tier2, session.Tier3} {
-		for _, o := range remediationOutcomes {
-			m.sessions.WithLabelValues(t.String(), string(session.TriggerAlert), string(o))
-		}
-	}
-	return m
+	return &SessionMetrics{metrics: newMetrics(reg), inFlight: map[string]int{}}
 }
-
-// The outcomes a session of each kind can end with.
-var (
-	tier1Outcomes = []session.Outcome{
-		session.OutcomeHealthy, session.OutcomeIssuesFound, session.OutcomeError,
-		session.OutcomeTimeout, session.OutcomeInterrupted, session.OutcomeBudgetExhausted,
-		session.OutcomeAuthFailed,
-	}
-	remediationOutcomes = []session.Outcome{
-		session.OutcomeRemediated, session.OutcomeNotFixed, session.OutcomeNeedsHuman,
-		session.OutcomeResolved, session.OutcomeDryRun, session.OutcomeError,
-		session.OutcomeTimeout, session.OutcomeInterrupted, session.OutcomeBudgetExhausted,
-		session.OutcomeAuthFailed,
-	}
-)
 
 // Usage counts usage as the API proxy meters it, while the session runs;
 // model is the API's model id.

@@ -5,22 +5,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// gaugeDef describes one gauge family the Tier1Collector builds itself: the
-// Desc for the Collector path, name and help for the Gatherer path.
-type gaugeDef struct {
-	name, help string
-	desc       *prometheus.Desc
-}
-
-func newGaugeDef(name, help string, labels ...string) *gaugeDef {
-	return &gaugeDef{name: name, help: help, desc: prometheus.NewDesc(name, help, labels, nil)}
-}
-
-// family wraps samples in a metric family of this definition.
-func (d *gaugeDef) family(ms []*dto.Metric) *dto.MetricFamily {
-	return &dto.MetricFamily{Name: &d.name, Help: &d.help, Type: dto.MetricType_GAUGE.Enum(), Metric: ms}
-}
-
 // staticGauge is an immutable gauge sample whose protobuf form is built once,
 // when the state changes, so that a scrape allocates nothing for it.
 //

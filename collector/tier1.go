@@ -17,34 +17,6 @@ import (
 // (each check is two series: success and duration).
 const DefaultMaxSeries = 20000
 
-// The families of the Tier1Collector, in Describe order.
-var (
-	defCheckSuccess = newGaugeDef("claudeops_check_success",
-		"Whether the check passed (status ok): its probe's latest run when a probe plan runs, else the latest successful Tier 1 run's report: 1 or 0.",
-		"service", "check", "type")
-	defCheckDuration = newGaugeDef("claudeops_check_duration_seconds",
-		"How long the check's probe took in its latest run, else the latency the latest successful Tier 1 run reported.",
-		"service", "check", "type")
-	defCheckStatus = newGaugeDef("claudeops_check_status",
-		"State set of each check: 1 for its status (ok, degraded, failing, unknown), 0 for the others. Only failing pages.",
-		"service", "check", "type", "status")
-	defUnplanned = newGaugeDef("claudeops_checks_unplanned",
-		"Checks of a service the probe plan does not cover: the model could not turn them into probes.",
-		"service")
-	defServices = newGaugeDef("claudeops_services_discovered",
-		"Services in the latest successful Tier 1 result.")
-	defLastRun = newGaugeDef("claudeops_tier1_last_run_timestamp_seconds",
-		"Unix time of the latest Tier 1 run, successful or not; 0 if none.")
-	defLastSuccess = newGaugeDef("claudeops_tier1_last_success_timestamp_seconds",
-		"Unix time of the latest successful Tier 1 run; 0 if none.")
-	defDropped = newGaugeDef("claudeops_check_series_dropped",
-		"Checks of the latest Tier 1 result not exported because the result exceeded the collector's cap.")
-
-	tier1Defs = []*gaugeDef{defCheckSuccess, defCheckDuration, defServices, defLastRun, defLastSuccess, defDropped}
-	// probeDefs are the families only a probe plan fills.
-	probeDefs = []*gaugeDef{defCheckStatus, defUnplanned}
-)
-
 // Label names, shared by every label pair the collector builds.
 var (
 	nameService = new("service")

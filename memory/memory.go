@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,13 +63,13 @@ type Config struct {
 
 // Memories records, scores and serves memories.
 type Memories struct {
-	st       Store
-	red      func(string) string
-	top      int
-	base     remediator.PromptFunc
-	log      *slog.Logger
-	now      func() time.Time
-	recorded *prometheus.CounterVec
+	st      Store
+	red     func(string) string
+	top     int
+	base    remediator.PromptFunc
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
 }
 
 // New returns Memories and registers its metrics.
@@ -91,17 +90,8 @@ func New(cfg Config) (*Memories, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
-	m.recorded = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "claudeops_memories_recorded_total",
-		Help: "Memories recorded by remediation sessions, by the verdict of their incident's verified outcome.",
-	}, []string{"verdict"})
-	for _, v := range Verdicts {
-		m.recorded.WithLabelValues(string(v))
-	}
+	m.metrics = newMetrics(cfg.Registerer)
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(m.recorded); err != nil {
-			return nil, fmt.Errorf("memory metrics: %w", err)
-		}
 		if err := cfg.Registerer.Register(&countCollector{st: cfg.Store, log: m.log}); err != nil {
 			return nil, fmt.Errorf("memory metrics: %w", err)
 		}
@@ -124,7 +114,7 @@ func (m *Memories) OnClose(in remediator.Incident) {
 		return
 	}
 	for _, mem := range ms {
-		m.recorded.WithLabelValues(mem.Verdict).Inc()
+		m.metrics.recorded.WithLabelValues(mem.Verdict).Inc()
 	}
 	m.log.Info("memories recorded", "incident", in.ID, "service", in.Service, "outcome", in.Outcome, "memories", len(ms))
 }
@@ -234,64 +224,4 @@ func Age(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d/time.Hour))
 	}
 	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
-}
-
-// maxSeries bounds claudeops_memories: the services with the most memories
-// get a series each, the rest share service="_other".
-const maxSeries = 50
-
-// otherService is the service label of the memories beyond maxSeries.
-const otherService = "_other"
-
-// countCollector serves claudeops_memories from the store at each scrape.
-type countCollector struct {
-	st  Store
-	log *slog.Logger
-}
-
-var memoriesDesc = prometheus.NewDesc("claudeops_memories",
-	"Memories stored, by service (the "+fmt.Sprint(maxSeries)+" services with the most; the rest as service=\""+otherService+"\").",
-	[]string{"service"}, nil)
-
-func (c *countCollector) Describe(ch chan<- *prometheus.Desc) { ch <- memoriesDesc }
-
-func (c *countCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	counts, err := c.st.CountMemories(ctx)
-	if err != nil {
-		c.log.Error("count memories", "err", err)
-		ch <- prometheus.NewInvalidMetric(memoriesDesc, err)
-		return
-	}
-	for svc, n := range boundSeries(counts, maxSeries) {
-		ch <- prometheus.MustNewConstMetric(memoriesDesc, prometheus.GaugeValue, float64(n), svc)
-	}
-}
-
-// boundSeries keeps the max services with the most memories (ties by name)
-// and sums the others under otherService.
-func boundSeries(counts map[string]int, max int) map[string]int {
-	if len(counts) <= max {
-		return counts
-	}
-	svcs := make([]string, 0, len(counts))
-	for s := range counts {
-		svcs = append(svcs, s)
-	}
-	sort.Slice(svcs, func(i, j int) bool {
-		if counts[svcs[i]] != counts[svcs[j]] {
-			return counts[svcs[i]] > counts[svcs[j]]
-		}
-		return svcs[i] < svcs[j]
-	})
-	out := make(map[string]int, max+1)
-	for i, s := range svcs {
-		if i < max {
-			out[s] += counts[s]
-		} else {
-			out[otherService] += counts[s]
-		}
-	}
-	return out
 }

@@ -158,7 +158,7 @@ func TestOnClose(t *testing.T) {
 	}
 
 	// Metrics.
-	if got := testutil.ToFloat64(m.recorded.WithLabelValues("confirmed")); got != 5 {
+	if got := testutil.ToFloat64(m.metrics.recorded.WithLabelValues("confirmed")); got != 5 {
 		t.Errorf("recorded confirmed = %v, want 5", got)
 	}
 	want := `

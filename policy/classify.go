@@ -1,4 +1,4 @@
-// The exported API of the command classifier: kinds, steps, Decide and the
+// The exported API of the command classifier: kinds, steps and the
 // Classifier entry points (command lines, file writes, file reads).
 
 package policy
@@ -92,37 +92,6 @@ type Step struct {
 	// restart of "$(docker ps -q)". The gate refuses opaque steps at every
 	// tier that is not ReadOnly: they cannot be checked or accounted for.
 	Opaque bool
-	// SafeFix marks a Mutating step that Tier 2 may run: a file permission
-	// repair (chmod, chown, chgrp) outside protected paths, or an edit of a
-	// file outside the repos dir, secrets and executable paths.
-	SafeFix bool
-}
-
-// Decide returns the most dangerous step: Never > Redeploy > Restart >
-// Mutating > ReadOnly; among equals an opaque step wins, then the first. The
-// gate still rules on (and records) every step; Decide is for summaries. No
-// steps at all is Mutating (fail closed).
-func Decide(steps []Step) Step {
-	if len(steps) == 0 {
-		return Step{Kind: Mutating, Reason: "no command classified", Opaque: true}
-	}
-	best := steps[0]
-	for _, s := range steps[1:] {
-		if s.Kind.rank() > best.Kind.rank() || (s.Kind.rank() == best.Kind.rank() && s.Opaque && !best.Opaque) {
-			best = s
-		}
-	}
-	return best
-}
-
-// DefaultReposDir is the repos folder Classify assumes; it is also the CLI's
-// working directory in a session.
-const DefaultReposDir = "/repos"
-
-// Classify splits a shell command line into steps, with the repos dir and the
-// working directory both DefaultReposDir. See Classifier.Classify.
-func Classify(command string) []Step {
-	return Classifier{ReposDir: DefaultReposDir, Cwd: DefaultReposDir}.Classify(command)
 }
 
 // Classifier classifies shell commands and file paths for the action gate.
@@ -166,8 +135,7 @@ func (c Classifier) Classify(command string) []Step {
 // ClassifyWrite classifies writing (creating, editing, deleting) the file at
 // p, relative paths taken against c.Cwd: Never under the repos dir, in data
 // volumes, secrets, network configuration, the agent's own configuration or
-// devices; otherwise Mutating, with SafeFix set when Tier 2 may do it (not an
-// executable, library, startup or privilege path).
+// devices; otherwise Mutating.
 func (c Classifier) ClassifyWrite(p string) Step {
 	w := &walker{repos: cleanAbs(c.ReposDir)}
 	sc := newScope(c.Cwd)
@@ -175,8 +143,7 @@ func (c Classifier) ClassifyWrite(p string) Step {
 	st := Step{Kind: k, Argv: []string{p}, Reason: reason, Opaque: opaque}
 	if k == Mutating && !opaque {
 		abs, ok := sc.resolve(p)
-		st.SafeFix = ok && !IsExecPath(abs)
-		if !st.SafeFix && st.Reason == "writes "+p {
+		if (!ok || IsExecPath(abs)) && st.Reason == "writes "+p {
 			st.Reason = "writes an executable, startup or privilege path"
 		}
 	}

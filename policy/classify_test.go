@@ -9,7 +9,7 @@ import (
 // These command lines are only ever parsed, never run.
 type classifyCase struct {
 	cmd    string
-	want   Kind     // Decide(steps).Kind
+	want   Kind     // decide(steps).Kind
 	svcs   []string // services of the Restart/Redeploy steps, in order; nil: not checked
 	opaque bool     // some step is opaque
 }
@@ -262,6 +262,38 @@ var classifyCases = []classifyCase{
 	{cmd: `find /var/log -name '*.log' -size +100M`, want: ReadOnly},
 	{cmd: `sed -n '1,20p' /etc/nginx/nginx.conf`, want: ReadOnly},
 	{cmd: `X=web; docker logs $X`, want: ReadOnly},
+	// What an investigation runs: each command the registry knows as read-only.
+	{cmd: `tac /var/log/app.log | less`, want: ReadOnly},
+	{cmd: `cut -d' ' -f1 access.log | tr a-z A-Z | column -t | paste -sd, | fold -w 80 | nl | rev`, want: ReadOnly},
+	{cmd: `egrep -i 'err|warn' app.log; fgrep -c OOM /var/log/syslog; zgrep panic app.log.1.gz; rg -n timeout /etc/nginx`, want: ReadOnly},
+	{cmd: `tree -L 2 /repos; stat /var/log/app.log; file /usr/bin/app; readlink -f /etc/alternatives/java; realpath .`, want: ReadOnly},
+	{cmd: `basename /a/b; dirname /a/b; pwd; whoami; id; who; uname -a; nproc; lscpu; lsblk; findmnt /data`, want: ReadOnly},
+	{cmd: `du -sh /var/lib/app; vmstat 1 3; iostat -x 1 2; pgrep -fa nginx; pidof nginx; pstree -p; lsof -i :80`, want: ReadOnly},
+	{cmd: `netstat -tlnp; traceroute db; tracepath db; mtr -rw db; nslookup db; getent hosts db`, want: ReadOnly},
+	{cmd: `[ -f /etc/app.conf ] && cat /etc/app.conf || :`, want: ReadOnly},
+	{cmd: `seq 1 3; expr 1 + 2; printenv PATH; which nginx; type docker; md5sum f; sha256sum f`, want: ReadOnly},
+	{cmd: `diff a b; cmp a b; comm -12 a b; strings /usr/bin/app | head; od -c f; hexdump -C f; base64 -d f`, want: ReadOnly},
+	{cmd: `lsmod; zcat app.log.1.gz | tail; top -bn1 | head -20; systemd-analyze blame; timedatectl`, want: ReadOnly},
+	{cmd: `promtool check config /etc/prometheus/prometheus.yml; iptables-save`, want: ReadOnly},
+	{cmd: `set -e; for i in 1 2 3; do curl -sf http://x/health && break || continue; done; wait; exit 0`, want: ReadOnly},
+	{cmd: `f() { return 0; }; f`, want: ReadOnly},
+	{cmd: `docker ps -q | while read id; do docker inspect $id; done`, want: ReadOnly},
+	{cmd: `time curl -s http://x/health`, want: ReadOnly},
+	{cmd: `yq '.services' /repos/shop/compose.yml`, want: ReadOnly},
+	{cmd: `nc -z db 5432`, want: ReadOnly},
+	{cmd: `nc db 5432`, want: Mutating},
+	{cmd: `mysqladmin --host=db ping`, want: ReadOnly},
+	{cmd: `mysqladmin -h db drop app`, want: Never},
+	{cmd: `mysql -h db -e 'select 1'`, want: ReadOnly},
+	{cmd: `sqlite3 /var/lib/app/app.db 'select count(*) from jobs'`, want: ReadOnly},
+	{cmd: `hostname; hostname -f`, want: ReadOnly},
+	{cmd: `hostname web2`, want: Never},
+	{cmd: `dmesg -T | tail -50`, want: ReadOnly},
+	{cmd: `dmesg -C`, want: Mutating},
+	{cmd: `mount | grep data`, want: ReadOnly},
+	{cmd: `mount /dev/sdb1 /mnt`, want: Mutating},
+	{cmd: `amtool alert query; amtool silence query`, want: ReadOnly},
+	{cmd: `amtool silence add alertname=X`, want: Mutating},
 	{cmd: `# just a comment`, want: ReadOnly},
 	{cmd: ``, want: ReadOnly},
 }
@@ -271,10 +303,10 @@ func TestClassify(t *testing.T) {
 		t.Fatalf("only %d cases", len(classifyCases))
 	}
 	for _, tc := range classifyCases {
-		steps := Classify(tc.cmd)
-		got := Decide(steps)
+		steps := classify(tc.cmd)
+		got := decide(steps)
 		if got.Kind != tc.want {
-			t.Errorf("Classify(%q) = %v (%s), want %v; steps %+v", tc.cmd, got.Kind, got.Reason, tc.want, steps)
+			t.Errorf("classify(%q) = %v (%s), want %v; steps %+v", tc.cmd, got.Kind, got.Reason, tc.want, steps)
 			continue
 		}
 		if tc.svcs != nil {
@@ -285,32 +317,32 @@ func TestClassify(t *testing.T) {
 				}
 			}
 			if !slices.Equal(svcs, tc.svcs) {
-				t.Errorf("Classify(%q) services = %q, want %q", tc.cmd, svcs, tc.svcs)
+				t.Errorf("classify(%q) services = %q, want %q", tc.cmd, svcs, tc.svcs)
 			}
 		}
 		anyOpaque := slices.ContainsFunc(steps, func(s Step) bool { return s.Opaque })
 		if anyOpaque != tc.opaque {
-			t.Errorf("Classify(%q) opaque = %v, want %v; steps %+v", tc.cmd, anyOpaque, tc.opaque, steps)
+			t.Errorf("classify(%q) opaque = %v, want %v; steps %+v", tc.cmd, anyOpaque, tc.opaque, steps)
 		}
 	}
 }
 
 func TestClassifierCwd(t *testing.T) {
 	c := Classifier{ReposDir: "/srv/repos", Cwd: "/tmp"}
-	if k := Decide(c.Classify(`touch f; rm -rf x`)).Kind; k != Mutating {
+	if k := decide(c.Classify(`touch f; rm -rf x`)).Kind; k != Mutating {
 		t.Errorf("relative write outside the repos dir = %v, want mutating", k)
 	}
-	if k := Decide(c.Classify(`cd /srv/repos/x && touch f`)).Kind; k != Never {
+	if k := decide(c.Classify(`cd /srv/repos/x && touch f`)).Kind; k != Never {
 		t.Errorf("write after cd into the repos dir = %v, want never", k)
 	}
-	if k := Decide(c.Classify(`rm -rf /srv`)).Kind; k != Never {
+	if k := decide(c.Classify(`rm -rf /srv`)).Kind; k != Never {
 		t.Errorf("removing an ancestor of the repos dir = %v, want never", k)
 	}
-	if k := Decide(c.Classify(`cd "$X"; touch f`)).Kind; k != Never {
+	if k := decide(c.Classify(`cd "$X"; touch f`)).Kind; k != Never {
 		t.Errorf("relative write from an unknown directory = %v, want never", k)
 	}
 	unknown := Classifier{ReposDir: "/srv/repos"}
-	if k := Decide(unknown.Classify(`echo x > out`)).Kind; k != Never {
+	if k := decide(unknown.Classify(`echo x > out`)).Kind; k != Never {
 		t.Errorf("relative write, cwd unknown = %v, want never", k)
 	}
 }
@@ -320,22 +352,21 @@ func TestClassifyWriteRead(t *testing.T) {
 	for _, tc := range []struct {
 		path string
 		kind Kind
-		fix  bool
 	}{
-		{"/repos/infra/compose.yml", Never, false},
-		{"infra/x", Never, false},
-		{"/etc/nginx/conf.d/site.conf", Mutating, true},
-		{"/etc/app/.env", Never, false},
-		{"/root/.ssh/authorized_keys", Never, false},
-		{"/usr/local/bin/ls", Mutating, false},
-		{"/etc/systemd/system/x.service", Mutating, false},
-		{"/var/lib/docker/volumes/x/_data/f", Never, false},
-		{"/etc/hosts", Never, false},
-		{"/tmp/notes.txt", Mutating, true},
+		{"/repos/infra/compose.yml", Never},
+		{"infra/x", Never},
+		{"/etc/nginx/conf.d/site.conf", Mutating},
+		{"/etc/app/.env", Never},
+		{"/root/.ssh/authorized_keys", Never},
+		{"/usr/local/bin/ls", Mutating},
+		{"/etc/systemd/system/x.service", Mutating},
+		{"/var/lib/docker/volumes/x/_data/f", Never},
+		{"/etc/hosts", Never},
+		{"/tmp/notes.txt", Mutating},
 	} {
 		s := c.ClassifyWrite(tc.path)
-		if s.Kind != tc.kind || s.SafeFix != tc.fix {
-			t.Errorf("ClassifyWrite(%q) = %v fix=%v (%s), want %v fix=%v", tc.path, s.Kind, s.SafeFix, s.Reason, tc.kind, tc.fix)
+		if s.Kind != tc.kind {
+			t.Errorf("ClassifyWrite(%q) = %v (%s), want %v", tc.path, s.Kind, s.Reason, tc.kind)
 		}
 	}
 	if s := c.ClassifyRead("/etc/app/.env"); s.Kind != Never {
@@ -346,56 +377,22 @@ func TestClassifyWriteRead(t *testing.T) {
 	}
 }
 
-func TestSafeFix(t *testing.T) {
-	for cmd, want := range map[string]bool{
-		`chmod 640 /etc/nginx/conf.d/site.conf`: true,
-		`sudo chown www-data /var/www/html/x`:   true,
-		`chmod 600 /etc/app/.env`:               true, // permissions of a secret, not its content
-		`chmod +x /usr/local/bin/tool`:          false,
-		`chmod -R 777 /`:                        false,
-		`/tmp/chmod 640 /etc/x`:                 false,
-		`rm /tmp/x`:                             false,
-	} {
-		d := Decide(Classify(cmd))
-		if d.SafeFix != want {
-			t.Errorf("%q SafeFix = %v (%v, %s), want %v", cmd, d.SafeFix, d.Kind, d.Reason, want)
-		}
-	}
-}
-
-func TestDecide(t *testing.T) {
-	steps := []Step{{Kind: ReadOnly}, {Kind: Restart, Service: "a"}, {Kind: Mutating}, {Kind: Redeploy, Service: "b"}, {Kind: Restart}}
-	if d := Decide(steps); d.Kind != Redeploy || d.Service != "b" {
-		t.Errorf("Decide = %+v", d)
-	}
-	if d := Decide(append(steps, Step{Kind: Never})); d.Kind != Never {
-		t.Errorf("Decide with never = %+v", d)
-	}
-	if d := Decide(nil); d.Kind == ReadOnly {
-		t.Errorf("Decide(nil) = read_only")
-	}
-	var zero Step
-	if zero.Kind != Mutating {
-		t.Errorf("zero Kind = %v, want mutating (fail closed)", zero.Kind)
-	}
-}
-
 func FuzzClassify(f *testing.F) {
 	for _, tc := range classifyCases {
 		f.Add(tc.cmd)
 	}
 	f.Fuzz(func(t *testing.T, cmd string) {
-		steps := Classify(cmd)
+		steps := classify(cmd)
 		if len(steps) == 0 {
 			t.Fatalf("no steps for %q", cmd)
 		}
 		// A literal mutating word on its own line is never read-only.
-		if strings.TrimSpace(cmd) == "docker volume rm x" && Decide(steps).Kind != Never {
+		if strings.TrimSpace(cmd) == "docker volume rm x" && decide(steps).Kind != Never {
 			t.Fatalf("volume rm not never")
 		}
 		for _, s := range steps {
-			if s.Kind == ReadOnly && (s.Opaque || s.SafeFix) {
-				t.Fatalf("read-only step flagged opaque or safe fix: %+v", s)
+			if s.Kind == ReadOnly && s.Opaque {
+				t.Fatalf("read-only step flagged opaque: %+v", s)
 			}
 		}
 	})
@@ -405,8 +402,8 @@ func TestClassifyBounded(t *testing.T) {
 	nested := strings.Repeat("for a in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do ", 8) + "echo $a" + strings.Repeat("; done", 8)
 	whiles := strings.Repeat("while true; do ", 30) + "echo" + strings.Repeat("; done", 30)
 	for _, cmd := range []string{nested, whiles, strings.Repeat("$(", 200) + "x" + strings.Repeat(")", 200)} {
-		steps := Classify(cmd)
-		if Decide(steps).Kind == ReadOnly {
+		steps := classify(cmd)
+		if decide(steps).Kind == ReadOnly {
 			t.Errorf("overly complex command classified read-only")
 		}
 	}

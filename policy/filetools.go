@@ -1,5 +1,5 @@
-// File tools whose writes depend on their arguments: rsync and scp,
-// permission changes, sed and awk.
+// File tools whose writes depend on their arguments: permission changes,
+// sed and awk.
 
 package policy
 
@@ -8,36 +8,6 @@ import (
 	"slices"
 	"strings"
 )
-
-// copyRemote handles rsync and scp: the destination is written.
-func (c *call) copyRemote(a []arg) {
-	o := parseOpts(a, optSpec{short: "eiPFlocSJ", long: []string{"rsh", "rsync-path", "exclude", "include", "exclude-from", "include-from", "files-from", "filter", "backup-dir", "suffix", "chmod", "chown", "temp-dir", "compare-dest", "copy-dest", "link-dest", "log-file", "password-file", "bwlimit", "timeout", "contimeout", "port", "partial-dir", "max-size", "min-size", "out-format", "info", "debug", "usermap", "groupmap"}})
-	if v, ok := o.get("-e", "--rsh", "--rsync-path"); ok && v != "ssh" && !strings.HasPrefix(v, "ssh ") {
-		c.w.add(Step{Kind: Mutating, Opaque: true, Argv: c.argv(), Reason: c.args[0].s + " runs a custom remote shell"})
-		return
-	}
-	if len(o.pos) < 2 {
-		c.readOnly(c.args[0].s + " listing")
-		return
-	}
-	dst := o.pos[len(o.pos)-1]
-	mode := writeContent
-	for k := range o.set {
-		if strings.HasPrefix(k, "--delete") || k == "--remove-source-files" {
-			mode = destroy
-		}
-	}
-	if dst.lit && isRemotePath(dst.s) {
-		c.mutating(c.args[0].s + " copies to another host")
-		return
-	}
-	c.writes([]arg{dst}, mode, c.args[0].s+" writes files")
-}
-
-func isRemotePath(s string) bool {
-	i := strings.IndexByte(s, ':')
-	return i > 0 && !strings.Contains(s[:i], "/")
-}
 
 func (c *call) permFix(a []arg) {
 	name := c.args[0].s
@@ -54,7 +24,7 @@ func (c *call) permFix(a []arg) {
 		c.writes(ps, mode, name)
 		return
 	}
-	worst := Step{Kind: Mutating, Argv: c.argv(), Reason: "file permission repair", SafeFix: name == "chmod" || name == "chown" || name == "chgrp"}
+	worst := Step{Kind: Mutating, Argv: c.argv(), Reason: "file permission repair"}
 	for _, p := range ps {
 		k, r, op := c.w.pathRisk(p, c.sc, mode)
 		if op {
@@ -66,7 +36,6 @@ func (c *call) permFix(a []arg) {
 			continue
 		}
 		if abs, ok := c.sc.resolve(p.s); ok && !c.sc.remote && IsExecPath(abs) {
-			worst.SafeFix = false
 			worst.Reason = name + " on an executable or privilege path"
 		}
 	}

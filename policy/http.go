@@ -1,4 +1,4 @@
-// HTTP clients: curl and wget.
+// The HTTP client curl.
 
 package policy
 
@@ -38,43 +38,6 @@ func (c *call) curl(a []arg) {
 	}
 	if len(outs) > 0 {
 		c.writes(outs, writeContent, "curl writes a file")
-		return
-	}
-	c.readOnly("HTTP read")
-}
-
-func (c *call) wget(a []arg) {
-	o := parseOpts(a, optSpec{short: "OoaPeTtUiBw", long: []string{"output-document", "output-file", "append-output", "directory-prefix", "post-data", "post-file", "method", "body-data", "body-file", "header", "user", "password", "timeout", "tries", "user-agent", "input-file", "execute", "wait", "limit-rate"}})
-	if o.has("--post-data", "--post-file", "--body-data", "--body-file", "-e", "--execute") {
-		c.mutating("wget sends data")
-		return
-	}
-	if m, ok := o.get("--method"); ok && strings.ToUpper(m) != "GET" && strings.ToUpper(m) != "HEAD" {
-		c.mutating("wget sends a mutating method")
-		return
-	}
-	var outs []arg
-	if v, ok := o.get("-o", "--output-file", "-a", "--append-output"); ok {
-		outs = append(outs, arg{s: v, lit: true})
-	}
-	if o.has("--spider") {
-		if len(outs) == 0 {
-			c.readOnly("wget --spider")
-			return
-		}
-	} else if v, ok := o.get("-O", "--output-document"); ok {
-		if v != "-" && !harmlessTargets[v] {
-			outs = append(outs, arg{s: v, lit: true})
-		}
-	} else {
-		d, ok := o.get("-P", "--directory-prefix")
-		if !ok {
-			d = "."
-		}
-		outs = append(outs, arg{s: d + "/downloaded-file", lit: true})
-	}
-	if len(outs) > 0 {
-		c.writes(outs, writeContent, "wget writes a file")
 		return
 	}
 	c.readOnly("HTTP read")

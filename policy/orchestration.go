@@ -244,3 +244,12 @@ func (c *call) terraform(a []arg) {
 		c.mutating("terraform " + verb)
 	}
 }
+
+func ansiblePlaybookRule(c *call, _ string, a []arg) {
+	o := parseOpts(a, optSpec{short: "iloefutTMkKbcCs", long: []string{"inventory", "limit", "extra-vars", "forks", "user", "tags", "skip-tags", "vault-password-file", "vault-id", "start-at-task", "connection", "timeout", "become-user", "become-method", "private-key", "module-path"}})
+	if o.has("-C", "--check", "--syntax-check", "--list-hosts", "--list-tasks", "--list-tags") {
+		c.readOnly("ansible-playbook check mode")
+		return
+	}
+	c.add(Redeploy, "runs an Ansible playbook")
+}

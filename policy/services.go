@@ -51,23 +51,3 @@ func (c *call) service(a []arg) {
 		c.mutating("service " + verb.s)
 	}
 }
-
-func (c *call) procManager(a []arg) {
-	o := parseOpts(a, optSpec{short: "cs", long: []string{"configuration", "serverurl", "username", "password"}})
-	if len(o.pos) == 0 {
-		c.mutating(c.args[0].s + " interactive")
-		return
-	}
-	switch o.pos[0].s {
-	case "status", "avail", "pid", "tail", "version", "list", "ls", "l", "jlist", "logs", "show", "describe", "info", "prettylist":
-		c.readOnly(c.args[0].s + " query")
-	case "restart", "start", "reload":
-		t := o.pos[1:]
-		if len(t) == 1 && t[0].s == "all" {
-			t[0].lit = false
-		}
-		c.targets(Restart, c.args[0].s+" "+o.pos[0].s, t, nil)
-	default:
-		c.mutating(c.args[0].s + " " + o.pos[0].s)
-	}
-}

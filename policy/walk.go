@@ -432,7 +432,6 @@ func (w *walker) argv(args []arg, sc *scope, in input, depth int, appended bool)
 	if !trusted {
 		for i := start; i < len(w.steps); i++ {
 			s := &w.steps[i]
-			s.SafeFix = false
 			if s.Kind == ReadOnly {
 				s.Kind = Mutating
 				s.Reason = "runs " + name.s + ", which is not a system program"

@@ -78,27 +78,32 @@ func TestCheckAlertFiresOnProbeSeries(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != "claudeops_check_success" {
+			if mf.GetName() != "claudeops_check_status" {
 				continue
 			}
 			for _, m := range mf.GetMetric() {
 				labels := []string{`job="claude-ops"`, `instance="co:9847"`}
+				failing := false
 				for _, l := range m.GetLabel() {
 					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+					failing = failing || l.GetName() == "status" && l.GetValue() == "failing"
+				}
+				if !failing { // the state the alert reads
+					continue
 				}
 				sort.Strings(labels)
-				key := "claudeops_check_success{" + strings.Join(labels, ",") + "}"
+				key := "claudeops_check_status{" + strings.Join(labels, ",") + "}"
 				series[key] = append(series[key], fmt.Sprint(m.GetGauge().GetValue()))
 			}
 		}
 	}
-	webSeries := `claudeops_check_success{check="http",instance="co:9847",job="claude-ops",service="web",type="http"}`
-	dbSeries := `claudeops_check_success{check="port",instance="co:9847",job="claude-ops",service="db",type="tcp"}`
+	webSeries := `claudeops_check_status{check="http",instance="co:9847",job="claude-ops",service="web",status="failing",type="http"}`
+	dbSeries := `claudeops_check_status{check="port",instance="co:9847",job="claude-ops",service="db",status="failing",type="tcp"}`
 	if len(series) != 2 || len(series[webSeries]) != rounds || len(series[dbSeries]) != rounds {
 		t.Fatalf("series: %v", series)
 	}
-	if got := strings.Join(series[webSeries][:6], " "); got != "1 1 1 1 0 0" {
-		t.Fatalf("web's series starts %s, want 1 1 1 1 0 0", got)
+	if got := strings.Join(series[webSeries][:6], " "); got != "0 0 0 0 1 1" {
+		t.Fatalf("web's failing state starts %s, want 0 0 0 0 1 1", got)
 	}
 
 	var in strings.Builder
@@ -126,6 +131,7 @@ tests:
               service: web
               check: http
               type: http
+              status: failing
             exp_annotations:
               summary: 'Check http of web is failing.'
               description: 'The http check http of service web has failed for more than 10m.'

@@ -83,7 +83,7 @@ type Result struct {
 // is an oklog/run actor; Round runs one round now.
 type Runner struct {
 	cfg Config
-	m   *runnerMetrics
+	m   *metrics
 
 	roundMu sync.Mutex // one round at a time
 
@@ -115,7 +115,7 @@ func New(cfg Config) *Runner {
 		cfg.Catalog = func(context.Context) (*services.Catalog, error) { return nil, nil }
 	}
 	r := &Runner{cfg: cfg, changed: make(chan struct{}, 1), reported: map[string]bool{}}
-	r.m = newRunnerMetrics(cfg.Registerer, cfg.Interval)
+	r.m = newMetrics(cfg.Registerer, cfg.Interval)
 	return r
 }
 
@@ -265,60 +265,4 @@ func (r *Runner) Round(ctx context.Context) []Result {
 		r.cfg.OnUnforeseen(strings.Join(unforeseen, "; "))
 	}
 	return results
-}
-
-type runnerMetrics struct {
-	rounds, unforeseen                             prometheus.Counter
-	lastRound, roundSeconds, planVersion, planTime prometheus.Gauge
-	planned                                        *prometheus.GaugeVec
-}
-
-func newRunnerMetrics(reg prometheus.Registerer, interval time.Duration) *runnerMetrics {
-	m := &runnerMetrics{
-		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "claudeops_probe_rounds_total",
-			Help: "Rounds of the probe plan run."}),
-		unforeseen: prometheus.NewCounter(prometheus.CounterOpts{Name: "claudeops_probe_unforeseen_total",
-			Help: "Probe results that called for a new plan (a target gone from DNS or from the inventory)."}),
-		lastRound: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claudeops_probe_last_round_timestamp_seconds",
-			Help: "Unix time the latest round of the probe plan started; 0 if none."}),
-		roundSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claudeops_probe_round_duration_seconds",
-			Help: "How long the latest round of the probe plan took."}),
-		planVersion: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claudeops_probe_plan_version",
-			Help: "Version of the probe plan that runs; 0 if none."}),
-		planTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "claudeops_probe_plan_timestamp_seconds",
-			Help: "Unix time Tier 1 made the probe plan that runs; 0 if none."}),
-		planned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "claudeops_probe_plan_probes",
-			Help: "Probes of the current plan, accepted (run) or refused by validation."}, []string{"state"}),
-	}
-	for _, state := range []string{"accepted", "refused"} {
-		m.planned.WithLabelValues(state)
-	}
-	if reg != nil {
-		every := prometheus.NewGauge(prometheus.GaugeOpts{Name: "claudeops_probe_interval_seconds",
-			Help: "Time between two rounds of the probe plan."})
-		every.Set(interval.Seconds())
-		reg.MustRegister(m.rounds, m.unforeseen, m.lastRound, m.roundSeconds, m.planVersion, m.planTime, m.planned, every)
-	}
-	return m
-}
-
-func (m *runnerMetrics) plan(p *Plan) {
-	var version, made float64
-	if p != nil {
-		version = float64(p.Version)
-		if !p.MadeAt.IsZero() {
-			made = float64(p.MadeAt.UnixNano()) / 1e9
-		}
-	}
-	m.planVersion.Set(version)
-	m.planTime.Set(made)
-	m.planned.WithLabelValues("accepted").Set(float64(len(p.Accepted())))
-	m.planned.WithLabelValues("refused").Set(float64(len(p.Refusals())))
-}
-
-func (m *runnerMetrics) round(start, end time.Time, _ []Result, unforeseen int) {
-	m.rounds.Inc()
-	m.unforeseen.Add(float64(unforeseen))
-	m.lastRound.Set(float64(start.UnixNano()) / 1e9)
-	m.roundSeconds.Set(end.Sub(start).Seconds())
 }

@@ -211,7 +211,7 @@ func checkDay(tb testing.TB, w *dayWorld) dayResult {
 		Store: st, Collector: collector.NewTier1Collector(0), Logger: discard()}
 	rs := &replaySessions{tb: tb, w: w, clock: clock, cache: map[bool]cliRun{}}
 	s := New(time.Hour, rs, job, nil)
-	s.SetClock(clock)
+	s.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -258,7 +258,7 @@ func planDay(tb testing.TB, w *dayWorld, roundsFrom, roundsTo time.Time) dayResu
 	rs := &replaySessions{tb: tb, w: w, clock: clock, cache: map[bool]cliRun{}}
 	s := New(time.Hour, rs, job, nil)
 	s.SetPolicy(policy)
-	s.SetClock(clock)
+	s.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()

@@ -58,8 +58,8 @@ type PlanPolicyConfig struct {
 //     every Retry, as in the check mode.
 //   - The plan is Discovery old.
 type PlanPolicy struct {
-	cfg  PlanPolicyConfig
-	runs *prometheus.CounterVec
+	cfg     PlanPolicyConfig
+	metrics *metrics
 
 	mu         sync.Mutex
 	unforeseen string
@@ -74,17 +74,7 @@ func NewPlanPolicy(cfg PlanPolicyConfig) *PlanPolicy {
 	if cfg.Recheck <= 0 {
 		cfg.Recheck = probes.DefaultInterval
 	}
-	p := &PlanPolicy{cfg: cfg, runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "claudeops_tier1_plan_runs_total",
-		Help: "Tier 1 runs the plan mode started, by reason (no_plan, repos_changed, unforeseen, discovery, no_probes); runs asked for by hand are not counted.",
-	}, []string{"reason"})}
-	for _, r := range []string{ReasonNoPlan, ReasonReposChanged, ReasonUnforeseen, ReasonDiscovery, ReasonNoProbes} {
-		p.runs.WithLabelValues(r)
-	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(p.runs)
-	}
-	return p
+	return &PlanPolicy{cfg: cfg, metrics: newMetrics(cfg.Registerer)}
 }
 
 // Unforeseen records a probe failure the plan did not foresee; the caller
@@ -162,6 +152,6 @@ func (p *PlanPolicy) Due(now time.Time, last LastRun) (string, time.Duration) {
 }
 
 func (p *PlanPolicy) due(reason, why string) (string, time.Duration) {
-	p.runs.WithLabelValues(reason).Inc()
+	p.metrics.planRuns.WithLabelValues(reason).Inc()
 	return why, 0
 }

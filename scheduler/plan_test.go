@@ -127,7 +127,7 @@ func TestPlanPolicyDue(t *testing.T) {
 
 	for reason, want := range map[string]float64{ReasonNoPlan: 2, ReasonDiscovery: 1, ReasonReposChanged: 3,
 		ReasonUnforeseen: 1, ReasonNoProbes: 2} {
-		if got := testutil.ToFloat64(p.runs.WithLabelValues(reason)); got != want {
+		if got := testutil.ToFloat64(p.metrics.planRuns.WithLabelValues(reason)); got != want {
 			t.Errorf("claudeops_tier1_plan_runs_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
@@ -192,7 +192,7 @@ func TestSchedulerPlanMode(t *testing.T) {
 	job := &planJob{w: w, clock: clock, active: true}
 	s := New(time.Hour, &instantSessions{clock: clock, d: 20 * time.Second}, job, nil)
 	s.SetPolicy(policy)
-	s.SetClock(clock)
+	s.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -242,7 +242,7 @@ func TestSchedulerPlanModeWithoutProbes(t *testing.T) {
 	job := &planJob{w: w, clock: clock, active: false}
 	s := New(time.Hour, &instantSessions{clock: clock, d: 10 * time.Second}, job, nil)
 	s.SetPolicy(newPolicy(w, nil))
-	s.SetClock(clock)
+	s.clock = clock
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = s.Run(ctx) }()

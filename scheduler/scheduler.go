@@ -93,9 +93,6 @@ func New(interval time.Duration, s Sessions, job Job, logger *slog.Logger) *Sche
 // SetPolicy replaces the policy; call it before Run.
 func (s *Scheduler) SetPolicy(p Policy) { s.policy = p }
 
-// SetClock replaces the clock; call it before Run (tests).
-func (s *Scheduler) SetClock(c Clock) { s.clock = c }
-
 // Trigger asks for a run now. It returns the id of the session that will
 // answer: a new one (started true), or the one already running or pending.
 func (s *Scheduler) Trigger() (id string, started bool) {

@@ -260,17 +260,6 @@ type Unplanned struct {
 	Reason string `json:"reason"`
 }
 
-// Planned reports whether the result holds any probe: only such a result is
-// a probe plan.
-func (r *Tier1Result) Planned() bool {
-	for _, s := range r.Services {
-		if len(s.Probes) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // Tier1Result is Tier 1's structured output.
 type Tier1Result struct {
 	Summary  string    `json:"summary"`

@@ -45,14 +45,10 @@ func TestTier1ProbeSchema(t *testing.T) {
 			if err == nil && strings.Contains(tt.name, "every probe type") {
 				ps := r.Services[0].Probes
 				if len(ps) != 6 || ps[0].HTTP == nil || ps[0].HTTP.ValidStatusCodes[1] != 204 || ps[5].Prometheus == nil ||
-					ps[4].DeclaredCheck.Check != "backup" || r.Services[0].Unplanned[0].Check != "restore-drill" || !r.Planned() {
+					ps[4].DeclaredCheck.Check != "backup" || r.Services[0].Unplanned[0].Check != "restore-drill" {
 					t.Errorf("decoded %+v", r.Services[0])
 				}
 			}
 		})
-	}
-	legacy, _ := ParseTier1(json.RawMessage(wrap(`{"name":"web","checks":[]}`)))
-	if legacy.Planned() {
-		t.Error("a result without probes is a plan")
 	}
 }

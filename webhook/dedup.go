@@ -23,12 +23,6 @@ type Forgetter interface {
 	Forget(ctx context.Context, key string) error
 }
 
-// DeduperFunc adapts a function to a Deduper.
-type DeduperFunc func(ctx context.Context, key string) (first bool, err error)
-
-// Seen calls f.
-func (f DeduperFunc) Seen(ctx context.Context, key string) (bool, error) { return f(ctx, key) }
-
 // MemoryDeduper is an in-memory Deduper and Forgetter, bounded in size: it
 // remembers a key for TTL after it was last seen, and at most Max keys,
 // forgetting the least recently seen first. It serves tests, and the daemon

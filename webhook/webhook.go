@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // ErrFull is returned by a Sink whose queue is full. The handler answers 503
@@ -30,12 +29,6 @@ var ErrFull = errors.New("webhook: queue full")
 type Sink interface {
 	Enqueue(ctx context.Context, alerts []Alert) error
 }
-
-// SinkFunc adapts a function to a Sink.
-type SinkFunc func(ctx context.Context, alerts []Alert) error
-
-// Enqueue calls f.
-func (f SinkFunc) Enqueue(ctx context.Context, alerts []Alert) error { return f(ctx, alerts) }
 
 // DefaultRetryAfter is the default Retry-After of a 503 answer.
 const DefaultRetryAfter = 30 * time.Second
@@ -80,77 +73,10 @@ type Handler struct {
 	sink          Sink
 	dedup         Deduper
 	logger        *slog.Logger
-	m             metrics
+	m             *metrics
 }
 
 var _ http.Handler = (*Handler)(nil)
-
-type metrics struct {
-	requests  *prometheus.CounterVec
-	received  *prometheus.CounterVec
-	own       prometheus.Counter
-	duplicate prometheus.Counter
-	enqueued  prometheus.Counter
-	truncated prometheus.Counter
-	rejected  *prometheus.CounterVec
-	duration  prometheus.Histogram
-}
-
-// codes are the status codes the handler answers with, whose series exist
-// from the start.
-var codes = []int{
-	http.StatusAccepted, http.StatusBadRequest, http.StatusUnauthorized, http.StatusMethodNotAllowed,
-	http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity,
-	http.StatusServiceUnavailable,
-}
-
-func newMetrics(reg prometheus.Registerer) metrics {
-	f := promauto.With(reg)
-	m := metrics{
-		requests: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "claudeops_webhook_requests_total",
-			Help: "Webhook requests, by HTTP status code of the answer.",
-		}, []string{"code"}),
-		received: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "claudeops_alerts_received_total",
-			Help: "Alerts received in valid webhook payloads, duplicates included, by status.",
-		}, []string{"status"}),
-		own: f.NewCounter(prometheus.CounterOpts{
-			Name: "claudeops_webhook_own_alerts_total",
-			Help: `Alerts labelled claudeops="true" received, which are never remediated.`,
-		}),
-		duplicate: f.NewCounter(prometheus.CounterOpts{
-			Name: "claudeops_webhook_duplicate_alerts_total",
-			Help: "Alerts dropped because the same fingerprint, startsAt and status was seen before.",
-		}),
-		enqueued: f.NewCounter(prometheus.CounterOpts{
-			Name: "claudeops_webhook_alerts_enqueued_total",
-			Help: "Alerts handed to the remediation queue.",
-		}),
-		truncated: f.NewCounter(prometheus.CounterOpts{
-			Name: "claudeops_webhook_truncated_alerts_total",
-			Help: "Alerts Alertmanager left out of notifications because of the receiver's max_alerts.",
-		}),
-		rejected: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "claudeops_webhook_alerts_rejected_total",
-			Help: "Alerts left out of a notification because their content breaks a rule of Claude Ops (no or an invalid service label, ...), by reason.",
-		}, []string{"reason"}),
-		duration: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "claudeops_webhook_request_duration_seconds",
-			Help:    "Time to answer a webhook request.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-		}),
-	}
-	for _, c := range codes {
-		m.requests.WithLabelValues(strconv.Itoa(c))
-	}
-	m.received.WithLabelValues(StatusFiring)
-	m.received.WithLabelValues(StatusResolved)
-	for _, r := range RejectReasons {
-		m.rejected.WithLabelValues(r)
-	}
-	return m
-}
 
 // NewHandler returns a Handler. It panics if cfg.Sink is nil, or if its
 // metrics cannot be registered.
