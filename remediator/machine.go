@@ -241,9 +241,10 @@ func (m *machine) apiOutage(ref *SessionRef) {
 // startVerify waits for the monitoring system to confirm a tier's fix.
 func (m *machine) startVerify() {
 	in := m.in
-	in.State = StateVerify2
 	if in.tier() == session.Tier3 {
 		in.State = StateVerify3
+	} else {
+		in.State = StateVerify2
 	}
 	in.VerifyDeadline = m.now.Add(in.pol.VerifyTimeout)
 	m.changed = true

@@ -766,3 +766,42 @@ func BenchmarkEnqueueLoop(b *testing.B) {
 	}
 	b.ReportMetric(float64(full)/float64(b.N), "retries/op")
 }
+
+// Deps.Canonical: alerts naming a service by any of its names (a container
+// alias, "/name") join the incident of its canonical name.
+func TestCanonicalService(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		canon := func(name string) string {
+			switch name {
+			case "web-1", "/web":
+				return "web"
+			}
+			return name
+		}
+		h := newHarness(t, setup{canonical: canon}).start()
+		h.send(alert("web", "Down", "firing"), alert("web-1", "Slow", "firing"), alert("/web", "Errors", "firing"))
+		h.fire("db", "Down")
+		in := h.waitState("web", StateTier2)
+		if len(in.Alerts) != 3 {
+			t.Errorf("web incident has %d alerts, want 3", len(in.Alerts))
+		}
+		for _, svc := range []string{"web-1", "/web"} {
+			if _, ok := h.incident(svc); ok {
+				t.Errorf("an incident was opened for %s", svc)
+			}
+		}
+		if calls, _, _ := h.ses.snapshot(); len(calls) != 2 || countService(calls, "web") != 1 {
+			t.Errorf("sessions %d (web %d), want 2 (1)", len(calls), countService(calls, "web"))
+		}
+		// Resolved alerts under the aliases resolve the incident's alerts.
+		h.resolve("web", "Down")
+		h.resolve("web-1", "Slow")
+		if in := h.waitState("web", StateTier2); in.Alerts[2].Status != "firing" || in.Alerts[0].Status != "resolved" {
+			t.Errorf("alerts = %+v, want only the one of /web firing", in.Alerts)
+		}
+		h.resolve("/web", "Errors")
+		if in := h.waitState("web", StateClosed); in.Outcome != session.OutcomeResolved {
+			t.Errorf("outcome = %s", in.Outcome)
+		}
+	})
+}
