@@ -26,8 +26,9 @@ import (
 // Any state before needs_human closes when every firing alert of the
 // incident resolves while no tier claimed a fix; a running session is
 // cancelled. The outcome is remediated when that session had done a change
-// (a restart, redeploy or playbook with result done: the change fixed it),
-// and resolved otherwise. Budget, cooldown and blast-radius refusals go to
+// (a restart, redeploy or playbook with result done) before the alerts
+// resolved (their endsAt): the change fixed it; and resolved otherwise,
+// including when the change came after the alerts had resolved on their own. Budget, cooldown and blast-radius refusals go to
 // needs_human directly.
 //
 // A session that ended on a model API outage (5xx, 529, 429, timeout) runs
@@ -263,6 +264,18 @@ func (in *incident) firing() []string {
 		}
 	}
 	return fps
+}
+
+// resolvedAt is when the last of the incident's alerts resolved, as
+// Alertmanager says (zero when it does not say).
+func (in *incident) resolvedAt() time.Time {
+	var t time.Time
+	for _, a := range in.Alerts {
+		if a.EndsAt.After(t) {
+			t = a.EndsAt
+		}
+	}
+	return t
 }
 
 // session returns the ref of a session of this incident.

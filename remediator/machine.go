@@ -152,7 +152,7 @@ func (m *machine) sessionEnded(ev evSessionEnded) {
 	if in.resolving {
 		in.resolving = false
 		if len(in.firing()) == 0 {
-			m.close(resolvedOutcome(ref.Actions))
+			m.close(resolvedOutcome(ref.Actions, in.resolvedAt()))
 			return
 		}
 	}
@@ -208,11 +208,17 @@ func fill(ref *SessionRef, rec session.Record, err error, now time.Time) {
 	}
 }
 
-// resolvedOutcome is the outcome of an incident whose alerts all resolved
-// while its session ran: remediated when the session had done a change.
-func resolvedOutcome(actions []session.Action) session.Outcome {
-	if acted(actions) {
-		return session.OutcomeRemediated
+// resolvedOutcome is the outcome of an incident whose alerts all resolved,
+// at resolvedAt, while its session ran: remediated when the session had done
+// a change by then (the change fixed it, as far as the monitoring system can
+// tell), resolved when it did none, or only after the alerts had resolved on
+// their own. A zero time, on either side, is not held against the change.
+func resolvedOutcome(actions []session.Action, resolvedAt time.Time) session.Outcome {
+	for _, a := range actions {
+		if a.Result == string(session.ResultDone) && session.ActionKind(a.Action).Changes() &&
+			(resolvedAt.IsZero() || a.Time.IsZero() || !a.Time.After(resolvedAt)) {
+			return session.OutcomeRemediated
+		}
 	}
 	return session.OutcomeResolved
 }
@@ -345,7 +351,7 @@ func (m *machine) allResolved(live []session.Action, liveOK bool) {
 	}
 	// A change the session did fixed it: the session and the incident are
 	// remediated. Otherwise it resolved on its own.
-	outcome := resolvedOutcome(live)
+	outcome := resolvedOutcome(live, in.resolvedAt())
 	m.emit(fxCancelSession{ID: in.running, Outcome: outcome})
 	if s := in.session(in.running); s != nil {
 		s.Outcome, s.End, s.Actions = outcome, m.now, slices.Clone(live)

@@ -103,6 +103,26 @@ func live(name string, actions ...session.Action) evAlertResolved {
 	return ev
 }
 
+// resolvedAt is the resolved webhook of an alert that ended at t0+at.
+func resolvedAt(name string, at time.Duration) evAlertResolved {
+	ev := resolvedEv(name)
+	ev.Alert.EndsAt = machineT0.Add(at)
+	return ev
+}
+
+// live2 is ev with the running session's actions so far.
+func live2(ev evAlertResolved, actions ...session.Action) evAlertResolved {
+	ev.Live, ev.LiveOK = actions, true
+	return ev
+}
+
+// restartAt is a restart of db done at t0+at.
+func restartAt(at time.Duration) session.Action {
+	a := restartDone("db")
+	a.Time = machineT0.Add(at)
+	return a
+}
+
 func withActions(rec session.Record, actions ...session.Action) session.Record {
 	rec.Actions = actions
 	return rec
@@ -209,6 +229,29 @@ func TestMachine(t *testing.T) {
 					t.Errorf("session = %+v", s)
 				}
 			},
+		},
+		{
+			name: "resolved while the session runs, but the alert had ended before its restart: resolved",
+			steps: []step{opened(), granted(0, "s1", 2),
+				{3 * mn, live2(resolvedAt("Down", 1*mn), restartAt(2*mn)), []string{"cancel s1 resolved", "close resolved", "persist"}},
+			},
+			state: StateClosed, outcome: session.OutcomeResolved,
+		},
+		{
+			name: "resolved while the session runs, the alert ended after its restart: remediated",
+			steps: []step{opened(), granted(0, "s1", 2),
+				{3 * mn, live2(resolvedAt("Down", 150*time.Second), restartAt(2*mn)),
+					[]string{"cancel s1 remediated", "close remediated", "push Remediated +5m0s", "persist"}},
+			},
+			state: StateClosed, outcome: session.OutcomeRemediated,
+		},
+		{
+			name: "a session the loop cannot look at restarted only after the alert had ended: resolved",
+			steps: []step{opened(), granted(0, "s1", 2),
+				{3 * mn, resolvedAt("Down", 1*mn), []string{"cancel s1 resolved", "persist"}},
+				{4 * mn, ended("s1", withActions(session.Record{Outcome: session.OutcomeResolved}, restartAt(2*mn))), []string{"close resolved", "persist"}},
+			},
+			state: StateClosed, outcome: session.OutcomeResolved,
 		},
 		{
 			name: "resolved while the session runs, having changed nothing: resolved",
