@@ -9,6 +9,12 @@
 // order), verifies fixes against the monitoring system, escalates, pages a
 // human through Alertmanager, and persists every transition so that incidents
 // survive a restart (Resume).
+//
+// What to do about an incident is decided by one pure function,
+// (*incident).Handle (machine.go): an event in, the effects out. The loop
+// (loop.go) only feeds it events and carries out the effects, with the
+// session slots (slots.go), the Alertmanager watch (watch.go), the intake of
+// alerts (intake.go) and persistence (persist.go) beside it.
 package remediator
 
 import (
@@ -85,8 +91,8 @@ type Sessions interface {
 // LiveSessions is implemented by Sessions that show a running session's
 // record so far, with the actions decided until now (*sessions.Manager).
 // When an incident's alerts all resolve while its session runs, a session
-// that already did a change is stopped with outcome remediated, one that did
-// nothing with outcome resolved. Without it, the session is stopped as
+// that had done a change before they resolved is stopped with outcome
+// remediated, any other with outcome resolved. Without it, the session is stopped as
 // resolved and the actions of its final record decide the incident's outcome.
 type LiveSessions interface {
 	Get(id string) (rec session.Record, done <-chan struct{}, ok bool)
