@@ -172,13 +172,21 @@ type fakeStore struct {
 	inc   map[string]store.Incident
 	saves int
 	inbox *memInbox // the inbox in the same "database"
+	fail  bool      // SaveIncidents fails, writing nothing
 }
+
+func (s *fakeStore) failing() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.fail }
+
+func (s *fakeStore) setFail(on bool) { s.mu.Lock(); defer s.mu.Unlock(); s.fail = on }
 
 func newFakeStore() *fakeStore { return &fakeStore{inc: map[string]store.Incident{}} }
 
 // SaveIncidents saves the incidents and deletes the applied batches from
 // the inbox the store holds, if any, as store.Store does in one transaction.
 func (s *fakeStore) SaveIncidents(ctx context.Context, ins []store.Incident, applied []int64) error {
+	if s.failing() {
+		return fmt.Errorf("disk full")
+	}
 	for _, in := range ins {
 		if !json.Valid(in.Data) {
 			return fmt.Errorf("invalid data")

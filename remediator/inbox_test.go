@@ -100,3 +100,28 @@ func TestInboxFullQueueForgetsTheBatch(t *testing.T) {
 		}
 	})
 }
+
+// An inbox batch goes only with the save of what it produced: while saves
+// fail, the batch stays (a restart would replay it); the next save that
+// works writes the incidents and deletes it together.
+func TestInboxDeletedWithTheSave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		h := newHarness(t, setup{st: st, inbox: ib}).start()
+		st.setFail(true)
+		h.fire("db", "Down")
+		h.waitCalls(1)
+		if ib.len() != 1 || len(st.all()) != 0 {
+			t.Fatalf("after a failed save: inbox %d batches, %d incidents stored; want 1, 0", ib.len(), len(st.all()))
+		}
+		st.setFail(false)
+		h.fire("web", "Down")
+		h.waitCalls(2)
+		if ib.len() != 0 {
+			t.Errorf("inbox holds %d batches after the save, want 0", ib.len())
+		}
+		if in, ok := h.incident("db"); !ok || in.State != StateTier2 {
+			t.Errorf("db incident = %+v, %v: not saved with the next save", in, ok)
+		}
+	})
+}
