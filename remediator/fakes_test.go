@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,71 +20,17 @@ import (
 	"github.com/claude-ops/claude-ops/webhook"
 )
 
-// ---- clock -----------------------------------------------------------------
+// ---- time ------------------------------------------------------------------
+//
+// The tests run in synctest bubbles (testing/synctest): time is fake and
+// moves only when every goroutine of the bubble is blocked, so a test reads
+// the loop's outcome after synctest.Wait and moves time with advance.
 
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	clk  *fakeClock
-	at   time.Time
-	c    chan time.Time
-	done bool
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{clk: c, at: c.now.Add(d), c: make(chan time.Time, 1)}
-	if d <= 0 {
-		t.c <- c.now
-		t.done = true
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves the clock and fires the timers due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.done:
-		case !t.at.After(c.now):
-			t.c <- c.now
-			t.done = true
-		default:
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-
-func (t *fakeTimer) Stop() bool {
-	t.clk.mu.Lock()
-	defer t.clk.mu.Unlock()
-	was := !t.done
-	t.done = true
-	return was
+// advance lets d of fake time pass (the loop's timers fire in order), then
+// waits until the loop is idle.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 // ---- sessions --------------------------------------------------------------
@@ -224,19 +171,37 @@ type fakeStore struct {
 	mu    sync.Mutex
 	inc   map[string]store.Incident
 	saves int
+	inbox *memInbox // the inbox in the same "database"
+	fail  bool      // SaveIncidents fails, writing nothing
 }
+
+func (s *fakeStore) failing() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.fail }
+
+func (s *fakeStore) setFail(on bool) { s.mu.Lock(); defer s.mu.Unlock(); s.fail = on }
 
 func newFakeStore() *fakeStore { return &fakeStore{inc: map[string]store.Incident{}} }
 
-func (s *fakeStore) SaveIncident(_ context.Context, in store.Incident) error {
-	if !json.Valid(in.Data) {
-		return fmt.Errorf("invalid data")
+// SaveIncidents saves the incidents and deletes the applied batches from
+// the inbox the store holds, if any, as store.Store does in one transaction.
+func (s *fakeStore) SaveIncidents(ctx context.Context, ins []store.Incident, applied []int64) error {
+	if s.failing() {
+		return fmt.Errorf("disk full")
+	}
+	for _, in := range ins {
+		if !json.Valid(in.Data) {
+			return fmt.Errorf("invalid data")
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in.Data = slices.Clone(in.Data)
-	s.inc[in.ID] = in
-	s.saves++
+	for _, in := range ins {
+		in.Data = slices.Clone(in.Data)
+		s.inc[in.ID] = in
+		s.saves++
+	}
+	if s.inbox != nil {
+		return s.inbox.Delete(ctx, applied)
+	}
 	return nil
 }
 
@@ -363,7 +328,6 @@ type handoffRec struct {
 type harness struct {
 	t   testing.TB
 	r   *Remediator
-	clk *fakeClock
 	ses *fakeSessions
 	st  *fakeStore
 	am  *fakeAM
@@ -379,19 +343,17 @@ type harness struct {
 type setup struct {
 	cfg   Config
 	st    *fakeStore    // nil: new
-	clk   *fakeClock    // nil: new
 	am    *fakeAM       // nil: none
 	ses   *fakeSessions // nil: new
 	inbox Inbox         // nil: none
 	blind bool          // the remediator cannot look at running sessions
+	// canonical is Deps.Canonical.
+	canonical func(string) string
 }
 
 func newHarness(t testing.TB, s setup) *harness {
 	t.Helper()
-	h := &harness{t: t, clk: s.clk, ses: s.ses, st: s.st, am: s.am, reg: prometheus.NewPedanticRegistry()}
-	if h.clk == nil {
-		h.clk = newFakeClock()
-	}
+	h := &harness{t: t, ses: s.ses, st: s.st, am: s.am, reg: prometheus.NewPedanticRegistry()}
 	if h.st == nil {
 		h.st = newFakeStore()
 	}
@@ -403,7 +365,7 @@ func newHarness(t testing.TB, s setup) *harness {
 		ses = blind{h.ses}
 	}
 	d := Deps{
-		Sessions: ses, Store: h.st, Clock: h.clk, Registerer: h.reg,
+		Sessions: ses, Store: h.st, Registerer: h.reg, Canonical: s.canonical,
 		Context: NewContextProvider(nil, func(svc string) string { return "rules of " + svc }),
 		Prompt: func(t session.Tier, hd prompts.Handoff) (string, string) {
 			h.mu.Lock()
@@ -416,6 +378,9 @@ func newHarness(t testing.TB, s setup) *harness {
 		d.Alertmanager = h.am
 	}
 	d.Inbox = s.inbox
+	if ib, ok := s.inbox.(*memInbox); ok {
+		h.st.inbox = ib
+	}
 	r, err := New(s.cfg, d)
 	if err != nil {
 		t.Fatal(err)
@@ -472,15 +437,13 @@ func (h *harness) resolve(service, name string) {
 	h.send(alert(service, name, "resolved"))
 }
 
-// eventually waits (polling, 1ms) until cond holds.
+// eventually waits until the bubble is idle (every goroutine blocked: the
+// loop has done all it can), then requires cond.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if !cond() {
+		t.Fatalf("not so once the loop is idle: %s", what)
 	}
 }
 

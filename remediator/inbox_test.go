@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
@@ -46,50 +47,81 @@ func (m *memInbox) Load(context.Context) ([]store.InboxEntry, error) {
 func (m *memInbox) len() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.entries) }
 
 func TestInboxReplaysWhatWasAcknowledged(t *testing.T) {
-	ib, st := &memInbox{}, newFakeStore()
-	// The first process acknowledges two alerts and dies before its loop ran.
-	first := newHarness(t, setup{st: st, inbox: ib})
-	first.fire("db", "Down")
-	first.fire("db", "Slow")
-	if ib.len() != 2 {
-		t.Fatalf("inbox holds %d batches after two acknowledged requests, want 2", ib.len())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		// The first process acknowledges two alerts and dies before its loop ran.
+		first := newHarness(t, setup{st: st, inbox: ib})
+		first.fire("db", "Down")
+		first.fire("db", "Slow")
+		if ib.len() != 2 {
+			t.Fatalf("inbox holds %d batches after two acknowledged requests, want 2", ib.len())
+		}
 
-	// The next process replays them: one incident, one session, and the
-	// batches are deleted once the incident is persisted.
-	h := newHarness(t, setup{st: st, inbox: ib}).start()
-	h.waitCalls(1)
-	in := h.waitState("db", StateTier2)
-	if len(in.Alerts) != 2 {
-		t.Errorf("incident has %d alerts, want the 2 replayed", len(in.Alerts))
-	}
-	eventually(t, "the inbox to empty", func() bool { return ib.len() == 0 })
-	if got := len(st.all()); got != 1 {
-		t.Errorf("%d incidents, want 1", got)
-	}
+		// The next process replays them: one incident, one session, and the
+		// batches are deleted once the incident is persisted.
+		h := newHarness(t, setup{st: st, inbox: ib}).start()
+		h.waitCalls(1)
+		in := h.waitState("db", StateTier2)
+		if len(in.Alerts) != 2 {
+			t.Errorf("incident has %d alerts, want the 2 replayed", len(in.Alerts))
+		}
+		eventually(t, "the inbox to empty", func() bool { return ib.len() == 0 })
+		if got := len(st.all()); got != 1 {
+			t.Errorf("%d incidents, want 1", got)
+		}
+	})
 }
 
 func TestInboxFailureRefusesTheRequest(t *testing.T) {
-	ib := &memInbox{fail: true}
-	h := newHarness(t, setup{inbox: ib}).start()
-	err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("db", "Down", "firing")})
-	if err == nil || errors.Is(err, webhook.ErrFull) {
-		t.Fatalf("Enqueue with a failing inbox = %v, want its error (the webhook answers 503)", err)
-	}
-	if calls, _, _ := h.ses.snapshot(); len(calls) != 0 {
-		t.Errorf("a session started for an alert that was not acknowledged")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ib := &memInbox{fail: true}
+		h := newHarness(t, setup{inbox: ib}).start()
+		err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("db", "Down", "firing")})
+		if err == nil || errors.Is(err, webhook.ErrFull) {
+			t.Fatalf("Enqueue with a failing inbox = %v, want its error (the webhook answers 503)", err)
+		}
+		if calls, _, _ := h.ses.snapshot(); len(calls) != 0 {
+			t.Errorf("a session started for an alert that was not acknowledged")
+		}
+	})
 }
 
 func TestInboxFullQueueForgetsTheBatch(t *testing.T) {
-	ib := &memInbox{}
-	h := newHarness(t, setup{inbox: ib, cfg: Config{QueueSize: 1}})
-	h.fire("db", "Down") // fills the queue: the loop is not running
-	err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("web", "Down", "firing")})
-	if !errors.Is(err, webhook.ErrFull) {
-		t.Fatalf("Enqueue past the queue size = %v, want ErrFull", err)
-	}
-	if ib.len() != 1 {
-		t.Errorf("inbox holds %d batches, want only the accepted one", ib.len())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ib := &memInbox{}
+		h := newHarness(t, setup{inbox: ib, cfg: Config{QueueSize: 1}})
+		h.fire("db", "Down") // fills the queue: the loop is not running
+		err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("web", "Down", "firing")})
+		if !errors.Is(err, webhook.ErrFull) {
+			t.Fatalf("Enqueue past the queue size = %v, want ErrFull", err)
+		}
+		if ib.len() != 1 {
+			t.Errorf("inbox holds %d batches, want only the accepted one", ib.len())
+		}
+	})
+}
+
+// An inbox batch goes only with the save of what it produced: while saves
+// fail, the batch stays (a restart would replay it); the next save that
+// works writes the incidents and deletes it together.
+func TestInboxDeletedWithTheSave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		h := newHarness(t, setup{st: st, inbox: ib}).start()
+		st.setFail(true)
+		h.fire("db", "Down")
+		h.waitCalls(1)
+		if ib.len() != 1 || len(st.all()) != 0 {
+			t.Fatalf("after a failed save: inbox %d batches, %d incidents stored; want 1, 0", ib.len(), len(st.all()))
+		}
+		st.setFail(false)
+		h.fire("web", "Down")
+		h.waitCalls(2)
+		if ib.len() != 0 {
+			t.Errorf("inbox holds %d batches after the save, want 0", ib.len())
+		}
+		if in, ok := h.incident("db"); !ok || in.State != StateTier2 {
+			t.Errorf("db incident = %+v, %v: not saved with the next save", in, ok)
+		}
+	})
 }

@@ -26,8 +26,9 @@ import (
 // Any state before needs_human closes when every firing alert of the
 // incident resolves while no tier claimed a fix; a running session is
 // cancelled. The outcome is remediated when that session had done a change
-// (a restart, redeploy or playbook with result done: the change fixed it),
-// and resolved otherwise. Budget, cooldown and blast-radius refusals go to
+// (a restart, redeploy or playbook with result done) before the alerts
+// resolved (their endsAt): the change fixed it; and resolved otherwise,
+// including when the change came after the alerts had resolved on their own. Budget, cooldown and blast-radius refusals go to
 // needs_human directly.
 //
 // A session that ended on a model API outage (5xx, 529, 429, timeout) runs
@@ -142,15 +143,27 @@ type Incident struct {
 	Sessions        []SessionRef `json:"sessions"`
 }
 
-// incident is the event loop's working copy.
+// incident is the event loop's working copy; Handle (machine.go) is the
+// only code that changes it once it is open.
 type incident struct {
 	Incident
-	running string            // id of the running session, "" if none
-	cancel  func(cause error) // cancels the running session's context
-	queued  bool              // waiting in the run queue
+	pol     policy
+	running string // id of the running session, "" if none
+	waiting bool   // asked for a slot (fxRequestSlot), not granted yet
 	// resolving: every alert resolved while the running session could not
 	// be looked at; its result decides the outcome.
-	resolving bool
+	resolving  bool
+	nextResend time.Time // needs_human: when its alert is posted again
+	wakeAt     time.Time // the wake-up last announced (fxWake)
+}
+
+// newIncident returns an incident of the service, opened at now, before its
+// first alert (evOpened).
+func newIncident(id, service string, pol policy, now time.Time) *incident {
+	return &incident{pol: pol, Incident: Incident{
+		ID: id, Service: service, State: StateOpen, Opened: now, Updated: now,
+		Alerts: []Alert{}, Sessions: []SessionRef{},
+	}}
 }
 
 // tier is the tier the incident is at (for running and for escalation labels).
@@ -160,6 +173,48 @@ func (in *incident) tier() session.Tier {
 		return session.Tier3
 	}
 	return session.Tier2
+}
+
+// watched reports whether the incident waits for its alerts to resolve
+// (Alertmanager is polled for them).
+func (in *incident) watched() bool {
+	switch in.State {
+	case StateVerify2, StateVerify3, StateNeedsHuman, StateDryRun:
+		return true
+	}
+	return false
+}
+
+// wake is when the incident needs an evTick next (zero: never).
+func (in *incident) wake() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	switch in.State {
+	case StateVerify2, StateVerify3:
+		consider(in.VerifyDeadline)
+	case StateNeedsHuman:
+		consider(in.nextResend)
+	case StateClosed:
+		return time.Time{}
+	}
+	if in.running == "" {
+		consider(in.RetryAt)
+	}
+	return next
+}
+
+// resumable reports whether an incident read from the store is in a state
+// the machine knows.
+func (s State) resumable() bool {
+	switch s {
+	case StateOpen, StateTier2, StateTier3, StateVerify2, StateVerify3, StateNeedsHuman, StateDryRun:
+		return true
+	}
+	return false
 }
 
 // view returns a copy safe to hand to other goroutines.
@@ -209,6 +264,18 @@ func (in *incident) firing() []string {
 		}
 	}
 	return fps
+}
+
+// resolvedAt is when the last of the incident's alerts resolved, as
+// Alertmanager says (zero when it does not say).
+func (in *incident) resolvedAt() time.Time {
+	var t time.Time
+	for _, a := range in.Alerts {
+		if a.EndsAt.After(t) {
+			t = a.EndsAt
+		}
+	}
+	return t
 }
 
 // session returns the ref of a session of this incident.

@@ -38,7 +38,7 @@ const (
 // bounds).
 const maxAnnotation = 2000
 
-func (r *Remediator) needsHumanAlert(in *incident, endsAt time.Time) PostableAlert {
+func needsHumanAlert(in *incident, endsAt time.Time) PostableAlert {
 	summary := fmt.Sprintf("Claude Ops could not fix %s (%s)", in.Service, reasonText(in.Reason))
 	var b strings.Builder
 	fmt.Fprintf(&b, "Incident %s, reason %s: %s.\n", in.ID, in.Reason, in.Detail)
@@ -114,7 +114,7 @@ func refusalLines(fs []Refusal) string {
 	return strings.Join(lines, "\n")
 }
 
-func (r *Remediator) remediatedAlert(in *incident, now time.Time) PostableAlert {
+func remediatedAlert(in *incident, now time.Time) PostableAlert {
 	// The fixer: the latest session with a structured result, else the
 	// latest that did a change (its alerts resolved while it ran).
 	var fixer, doer *SessionRef
@@ -167,7 +167,7 @@ func (r *Remediator) remediatedAlert(in *incident, now time.Time) PostableAlert 
 
 // dryRunAlert is the one report of a dry-run incident: what its sessions
 // proposed, and why it stopped there.
-func (r *Remediator) dryRunAlert(in *incident, now time.Time) PostableAlert {
+func dryRunAlert(in *incident, now time.Time) PostableAlert {
 	var props []string
 	for _, s := range in.Sessions {
 		for _, a := range proposed(s.Actions) {

@@ -9,6 +9,12 @@
 // order), verifies fixes against the monitoring system, escalates, pages a
 // human through Alertmanager, and persists every transition so that incidents
 // survive a restart (Resume).
+//
+// What to do about an incident is decided by one pure function,
+// (*incident).Handle (machine.go): an event in, the effects out. The loop
+// (loop.go) only feeds it events and carries out the effects, with the
+// session slots (slots.go), the Alertmanager watch (watch.go), the intake of
+// alerts (intake.go) and persistence (persist.go) beside it.
 package remediator
 
 import (
@@ -85,8 +91,8 @@ type Sessions interface {
 // LiveSessions is implemented by Sessions that show a running session's
 // record so far, with the actions decided until now (*sessions.Manager).
 // When an incident's alerts all resolve while its session runs, a session
-// that already did a change is stopped with outcome remediated, one that did
-// nothing with outcome resolved. Without it, the session is stopped as
+// that had done a change before they resolved is stopped with outcome
+// remediated, any other with outcome resolved. Without it, the session is stopped as
 // resolved and the actions of its final record decide the incident's outcome.
 type LiveSessions interface {
 	Get(id string) (rec session.Record, done <-chan struct{}, ok bool)
@@ -94,7 +100,9 @@ type LiveSessions interface {
 
 // Store persists incidents (*store.Store).
 type Store interface {
-	SaveIncident(ctx context.Context, in store.Incident) error
+	// SaveIncidents saves incidents and deletes the inbox batches (Inbox
+	// ids) whose alerts they applied, in one transaction.
+	SaveIncidents(ctx context.Context, ins []store.Incident, applied []int64) error
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	OpenIncidents(ctx context.Context) ([]store.Incident, error)
 	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)
@@ -128,13 +136,18 @@ type Deps struct {
 	Context ContextProvider
 	// Prompt nil: prompts.Remediation.
 	Prompt PromptFunc
-	// Clock nil: SystemClock.
-	Clock Clock
 	// Registerer receives the remediator's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Inbox nil: the queue lives in memory only, and alerts acknowledged
-	// just before a crash wait for Alertmanager's next resend.
+	// just before a crash wait for Alertmanager's next resend. It must be
+	// the Store's inbox (store.NewInbox): Store.SaveIncidents deletes the
+	// batches applied.
 	Inbox Inbox
+	// Canonical, if set, names the service an alert's service label means
+	// (the catalog's canonical name of a container alias, "/name", ...):
+	// alerts on any of a service's names join one incident. nil: the label
+	// as it comes.
+	Canonical func(name string) string
 	// OnClose, if set, is told of each incident as it closes, with its
 	// verified outcome (package memory scores memories by it). It runs on
 	// the event loop: it must return quickly. An incident resumed after a
@@ -143,8 +156,8 @@ type Deps struct {
 }
 
 // Inbox is a durable queue: Enqueue appends each batch before it answers, the
-// loop deletes batches once the incidents they touched are persisted, and
-// Resume replays what is left. A replayed firing alert joins its incident.
+// loop deletes batches in the transaction that persists the incidents they
+// touched (Store.SaveIncidents), and Resume replays what is left. A replayed firing alert joins its incident.
 type Inbox interface {
 	Append(ctx context.Context, data []byte) (int64, error)
 	Delete(ctx context.Context, ids []int64) error
@@ -154,17 +167,18 @@ type Inbox interface {
 // Remediator is the incident state machine. Create it with New, call Resume
 // then Run once.
 type Remediator struct {
-	cfg      Config
-	log      *slog.Logger
-	sessions Sessions
-	store    Store
-	am       Alertmanager
-	ctxp     ContextProvider
-	prompt   PromptFunc
-	clock    Clock
-	inbox    Inbox
-	onClose  func(Incident)
-	m        *metrics
+	cfg       Config
+	log       *slog.Logger
+	sessions  Sessions
+	store     Store
+	am        watch
+	ctxp      ContextProvider
+	prompt    PromptFunc
+	inbox     Inbox
+	onClose   func(Incident)
+	canonical func(string) string
+	pol       policy
+	m         *metrics
 
 	// inbox, written by Enqueue and CooldownRefused, drained by the loop.
 	mu       sync.Mutex
@@ -208,30 +222,35 @@ func New(cfg Config, d Deps) (*Remediator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Remediator{
-		cfg: cfg, log: cfg.Logger, sessions: d.Sessions, store: d.Store, am: d.Alertmanager,
-		ctxp: d.Context, prompt: d.Prompt, clock: d.Clock, inbox: d.Inbox, onClose: d.OnClose,
+		cfg: cfg, log: cfg.Logger, sessions: d.Sessions, store: d.Store, am: noWatch{},
+		ctxp: d.Context, prompt: d.Prompt, inbox: d.Inbox, onClose: d.OnClose, canonical: d.Canonical,
+		pol:   policy{VerifyTimeout: cfg.VerifyTimeout, DryRun: cfg.DryRun},
 		wake:  make(chan struct{}, 1),
 		views: map[string]Incident{},
 	}
-	if r.am == nil && cfg.AlertmanagerURL != "" {
+	am := d.Alertmanager
+	if am == nil && cfg.AlertmanagerURL != "" {
 		c, err := NewAlertmanagerClient(cfg.AlertmanagerURL, nil)
 		if err != nil {
 			return nil, err
 		}
-		r.am = c
+		am = c
 	}
 	if r.prompt == nil {
 		r.prompt = prompts.Remediation
 	}
-	if r.clock == nil {
-		r.clock = SystemClock{}
+	if r.canonical == nil {
+		r.canonical = func(name string) string { return name }
 	}
 	m, err := newMetrics(d.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("remediator metrics: %w", err)
 	}
 	r.m = m
-	r.lp = newLoopState()
+	if am != nil {
+		r.am = newAMWatch(am, cfg.PollInterval, cfg.Logger, m)
+	}
+	r.lp = newLoopState(cfg)
 	return r, nil
 }
 
@@ -243,104 +262,6 @@ var (
 	_ Tier1Loader  = (*store.Store)(nil)
 	_ Alertmanager = (*AlertmanagerClient)(nil)
 )
-
-// Enqueue queues alerts for the event loop; it never blocks on the loop. It
-// returns webhook.ErrFull, accepting none of them, when the queue cannot hold
-// them all (the webhook answers 503 and Alertmanager retries).
-func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	if r.full(len(alerts)) {
-		return webhook.ErrFull
-	}
-	var id int64
-	if r.inbox != nil {
-		// json.Marshal's bytes without its reflection (replayInbox reads
-		// them with json.Unmarshal).
-		data, err := webhook.AppendJSON(make([]byte, 0, 1024*len(alerts)), alerts)
-		if err != nil {
-			return fmt.Errorf("remediator: encode alerts: %w", err)
-		}
-		if id, err = r.inbox.Append(ctx, data); err != nil {
-			return err
-		}
-	}
-	if !r.add(alerts, id) {
-		if id != 0 {
-			// Refused after all: forget it, Alertmanager sends it again.
-			if err := r.inbox.Delete(context.WithoutCancel(ctx), []int64{id}); err != nil {
-				r.log.Error("inbox: delete a refused batch", "err", err)
-			}
-		}
-		return webhook.ErrFull
-	}
-	return nil
-}
-
-func (r *Remediator) full(n int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.queue)+n > r.cfg.QueueSize
-}
-
-// add queues alerts (from inbox batch id, 0 for none) unless the queue is full.
-func (r *Remediator) add(alerts []webhook.Alert, id int64) bool {
-	r.mu.Lock()
-	if len(r.queue)+len(alerts) > r.cfg.QueueSize {
-		r.mu.Unlock()
-		return false
-	}
-	r.queue = append(r.queue, alerts...)
-	if id != 0 {
-		r.queueIDs = append(r.queueIDs, id)
-	}
-	r.m.queueDepth.Set(float64(len(r.queue)))
-	r.mu.Unlock()
-	r.poke()
-	return true
-}
-
-// CooldownRefused is called by the action gate when it refused a change of
-// the incident's session over a limit (cooldown, blast radius, budget). When
-// that session ends, the incident goes to needs-human with this reason (the
-// refused action's stage names the limit); no further tier runs.
-func (r *Remediator) CooldownRefused(incidentID, reason string) {
-	r.mu.Lock()
-	r.refusals = append(r.refusals, refusal{incidentID, reason})
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *Remediator) poke() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-// take returns the queued alerts, their inbox batches and the refusals;
-// giveBack gives the alert slice
-// back for reuse.
-func (r *Remediator) take() (alerts []webhook.Alert, ids []int64, refs []refusal) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	alerts, r.queue = r.queue, r.spare[:0]
-	r.spare = nil
-	ids, r.queueIDs = r.queueIDs, nil
-	refs, r.refusals = r.refusals, nil
-	r.m.queueDepth.Set(0)
-	return alerts, ids, refs
-}
-
-func (r *Remediator) giveBack(alerts []webhook.Alert) {
-	clear(alerts) // drop references to maps
-	r.mu.Lock()
-	if r.spare == nil && cap(alerts) <= 4*r.cfg.QueueSize {
-		r.spare = alerts[:0]
-	}
-	r.mu.Unlock()
-}
 
 // Incidents returns the open incidents, oldest first.
 func (r *Remediator) Incidents() []Incident {

@@ -27,25 +27,64 @@ const incidentColumns = `id, service, state, opened_ns, updated_ns, closed_ns, d
 
 // SaveIncident inserts the incident or replaces the one with the same ID.
 func (s *Store) SaveIncident(ctx context.Context, in Incident) error {
-	if in.ID == "" {
-		return errors.New("store: incident without an id")
+	return s.SaveIncidents(ctx, []Incident{in}, nil)
+}
+
+// SaveIncidents inserts or replaces the incidents and deletes the inbox
+// batches whose alerts they applied (Inbox ids), all in one transaction: a
+// batch is gone exactly when what it produced is on disk, and on an error
+// nothing is written. Ids not in the inbox are ignored.
+func (s *Store) SaveIncidents(ctx context.Context, ins []Incident, applied []int64) error {
+	datas := make([]any, len(ins))
+	for i, in := range ins {
+		if in.ID == "" {
+			return errors.New("store: incident without an id")
+		}
+		if len(in.Data) > 0 {
+			if !json.Valid(in.Data) {
+				return fmt.Errorf("store: incident %s: data is not valid JSON", in.ID)
+			}
+			datas[i] = string(in.Data)
+		}
 	}
-	if len(in.Data) > 0 && !json.Valid(in.Data) {
-		return fmt.Errorf("store: incident %s: data is not valid JSON", in.ID)
+	if len(ins) == 0 && len(applied) == 0 {
+		return nil
 	}
-	var data any
-	if len(in.Data) > 0 {
-		data = string(in.Data)
-	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if len(ins) > 0 {
+			save, err := tx.PrepareContext(ctx, `
 INSERT INTO incidents (`+incidentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
 	service = excluded.service, state = excluded.state, opened_ns = excluded.opened_ns,
-	updated_ns = excluded.updated_ns, closed_ns = excluded.closed_ns, data = excluded.data`,
-			in.ID, in.Service, in.State, toNS(in.Opened), toNS(in.Updated), toNS(in.Closed), data)
-		return err
+	updated_ns = excluded.updated_ns, closed_ns = excluded.closed_ns, data = excluded.data`)
+			if err != nil {
+				return err
+			}
+			defer save.Close()
+			for i, in := range ins {
+				if _, err := save.ExecContext(ctx, in.ID, in.Service, in.State, toNS(in.Opened), toNS(in.Updated), toNS(in.Closed), datas[i]); err != nil {
+					return fmt.Errorf("incident %s: %w", in.ID, err)
+				}
+			}
+		}
+		if len(applied) > 0 {
+			del, err := tx.PrepareContext(ctx, `DELETE FROM inbox WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			defer del.Close()
+			for _, id := range applied {
+				if _, err := del.ExecContext(ctx, id); err != nil {
+					return fmt.Errorf("inbox batch %d: %w", id, err)
+				}
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("store: save incidents: %w", err)
+	}
+	return nil
 }
 
 // GetIncident returns the incident with that ID, or an error wrapping ErrNotFound.

@@ -51,3 +51,78 @@ func TestIncidents(t *testing.T) {
 		t.Error("saved invalid JSON data")
 	}
 }
+
+// SaveIncidents persists the incidents and deletes the inbox batches they
+// applied in one transaction: all of it, or on an error none of it.
+func TestSaveIncidentsAndInbox(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	ib := NewInbox(s)
+	t.Cleanup(func() { ib.Close() })
+	var ids []int64
+	for i := range 3 {
+		id, err := ib.Append(ctx, []byte{byte('a' + i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	inboxIDs := func() []int64 {
+		t.Helper()
+		es, err := ib.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	a := Incident{ID: "a", Service: "web", State: "tier2", Opened: t0, Updated: t0, Data: json.RawMessage(`{"n":1}`)}
+	b := Incident{ID: "b", Service: "db", State: "open", Opened: t0, Updated: t0}
+	if err := s.SaveIncidents(ctx, []Incident{a, b}, ids[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Incident{a, b} {
+		if got, err := s.GetIncident(ctx, want.ID); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("GetIncident(%s) = %+v, %v", want.ID, got, err)
+		}
+	}
+	if got := inboxIDs(); !reflect.DeepEqual(got, ids[2:]) {
+		t.Errorf("inbox after the save = %v, want %v", got, ids[2:])
+	}
+
+	// A failure in the middle of the transaction (the second incident's
+	// insert) leaves the first incident and the inbox as they were.
+	if _, err := s.db.ExecContext(ctx, `CREATE TRIGGER refuse_bad BEFORE INSERT ON incidents
+WHEN NEW.id = 'bad' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	a2 := a
+	a2.State, a2.Updated = "verify2", t0.Add(time.Minute)
+	bad := Incident{ID: "bad", Service: "dns", State: "open", Opened: t0, Updated: t0}
+	if err := s.SaveIncidents(ctx, []Incident{a2, bad}, ids[2:]); err == nil {
+		t.Fatal("SaveIncidents with a refused insert returned nil")
+	}
+	if got, _ := s.GetIncident(ctx, "a"); got.State != "tier2" {
+		t.Errorf("incident a half-saved: state %s", got.State)
+	}
+	if got := inboxIDs(); !reflect.DeepEqual(got, ids[2:]) {
+		t.Errorf("inbox after the failed save = %v, want %v untouched", got, ids[2:])
+	}
+	// Invalid input is refused before anything is written.
+	if err := s.SaveIncidents(ctx, []Incident{a2, {Service: "x"}}, ids[2:]); err == nil {
+		t.Error("an incident without an id was accepted")
+	}
+	if got := inboxIDs(); !reflect.DeepEqual(got, ids[2:]) {
+		t.Errorf("inbox after the refused save = %v", got)
+	}
+	// Deleting batches alone works too.
+	if err := s.SaveIncidents(ctx, nil, ids[2:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := inboxIDs(); len(got) != 0 {
+		t.Errorf("inbox = %v, want empty", got)
+	}
+}

@@ -1,0 +1,193 @@
+package remediator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/claude-ops/claude-ops/store"
+	"github.com/claude-ops/claude-ops/webhook"
+)
+
+// Persistence: Resume loads the open incidents and replays the inbox; after
+// each event, flush publishes the incidents that changed, saves them and
+// deletes the inbox batches applied in one transaction, and tells the
+// Alertmanager watch what to poll.
+
+// Resume loads the open incidents from the store so that Run carries them
+// on: a tier that was running runs again, verification goes on until its
+// deadline, and a needs-human incident keeps its metric and alert alive. Call
+// it before Run (Run calls it when it was not); never concurrently with Run.
+func (r *Remediator) Resume(ctx context.Context) error {
+	lp := r.lp
+	if lp.running {
+		return errors.New("remediator: Resume after Run")
+	}
+	if lp.resumed {
+		return nil
+	}
+	recs, err := r.store.OpenIncidents(ctx)
+	if err != nil {
+		return fmt.Errorf("remediator: load open incidents: %w", err)
+	}
+	for _, rec := range recs {
+		v, err := decodeIncident(rec)
+		if err != nil {
+			r.log.Error("cannot resume incident", "id", rec.ID, "err", err)
+			continue
+		}
+		in := &incident{Incident: v, pol: r.pol}
+		if other := lp.byService[in.Service]; other != nil {
+			r.log.Warn("two open incidents for one service; resuming the oldest only", "service", in.Service, "kept", other.ID, "skipped", in.ID)
+			continue
+		}
+		if !in.State.resumable() {
+			r.log.Error("cannot resume incident in unknown state", "id", in.ID, "state", in.State)
+			continue
+		}
+		lp.byID[in.ID], lp.byService[in.Service] = in, in
+		r.handle(ctx, in, evResumed{})
+	}
+	// Services that got a session in the last hour count for the blast radius.
+	now := time.Now()
+	if recent, err := r.store.ListIncidents(ctx, 500); err != nil {
+		r.log.Warn("blast radius: cannot list recent incidents", "err", err)
+	} else {
+		for _, rec := range recent {
+			v, err := decodeIncident(rec)
+			if err != nil {
+				continue
+			}
+			for _, s := range v.Sessions {
+				if now.Sub(s.Start) < blastWindow {
+					lp.slots.reserve(v.Service, s.Start)
+				}
+			}
+		}
+	}
+	if err := r.replayInbox(ctx); err != nil {
+		return err
+	}
+	lp.resumed = true
+	r.flush(ctx)
+	return nil
+}
+
+// replayInbox queues the batches acknowledged before the last stop and not
+// applied then; the loop's first event applies them.
+func (r *Remediator) replayInbox(ctx context.Context) error {
+	if r.inbox == nil {
+		return nil
+	}
+	entries, err := r.inbox.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("remediator: load inbox: %w", err)
+	}
+	for _, e := range entries {
+		var alerts []webhook.Alert
+		if err := json.Unmarshal(e.Data, &alerts); err != nil {
+			r.log.Error("inbox: dropping a batch that does not decode", "id", e.ID, "err", err)
+			r.lp.acks = append(r.lp.acks, e.ID)
+			continue
+		}
+		r.mu.Lock()
+		r.queue = append(r.queue, alerts...)
+		r.queueIDs = append(r.queueIDs, e.ID)
+		r.mu.Unlock()
+	}
+	if len(entries) > 0 {
+		r.log.Info("replaying alerts acknowledged before the last stop", "batches", len(entries))
+		r.poke()
+	}
+	return nil
+}
+
+// flush pushes the alerts of the event, publishes and persists the
+// incidents that changed together with the deletion of the inbox batches
+// applied (one transaction: a batch is gone exactly when what it produced
+// is saved), and updates the watch set.
+func (r *Remediator) flush(ctx context.Context) {
+	lp := r.lp
+	if len(lp.pushes) > 0 {
+		r.am.push(lp.pushes)
+		lp.pushes = nil
+	}
+	r.m.open.Set(float64(len(lp.byID)))
+	if len(lp.dirty) == 0 && len(lp.acks) == 0 {
+		return
+	}
+	r.viewMu.Lock()
+	for id, in := range lp.dirty {
+		if in.State == StateClosed {
+			delete(r.views, id)
+		} else {
+			r.views[id] = in.view()
+		}
+	}
+	r.viewMu.Unlock()
+	watchChanged := false
+	recs := make([]store.Incident, 0, len(lp.dirty))
+	for id, in := range lp.dirty {
+		rec, err := in.record()
+		if err != nil {
+			r.log.Error("encode incident", "id", id, "err", err)
+			continue
+		}
+		recs = append(recs, rec)
+		var fps []string
+		if in.watched() {
+			fps = in.firing()
+		}
+		if !slices.Equal(fps, lp.watching[id]) {
+			watchChanged = true
+			if len(fps) == 0 {
+				delete(lp.watching, id)
+			} else {
+				lp.watching[id] = fps
+			}
+		}
+	}
+	if err := r.store.SaveIncidents(ctx, recs, lp.acks); err != nil {
+		// Kept: saved with the next event, or replayed at the next start.
+		r.log.Error("save incidents", "incidents", len(recs), "inbox_batches", len(lp.acks), "err", err)
+	} else {
+		clear(lp.dirty)
+		lp.acks = lp.acks[:0]
+	}
+	if watchChanged {
+		var all []string
+		for _, id := range slices.Sorted(maps.Keys(lp.watching)) {
+			all = append(all, lp.watching[id]...)
+		}
+		r.am.watch(all)
+	}
+}
+
+// sorted returns the open incidents, oldest first.
+func (r *Remediator) sorted() []*incident {
+	out := make([]*incident, 0, len(r.lp.byID))
+	for _, in := range r.lp.byID {
+		out = append(out, in)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Opened.Equal(out[j].Opened) {
+			return out[i].Opened.Before(out[j].Opened)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func sortIncidents(v []Incident) {
+	sort.Slice(v, func(i, j int) bool {
+		if !v[i].Opened.Equal(v[j].Opened) {
+			return v[i].Opened.Before(v[j].Opened)
+		}
+		return v[i].ID < v[j].ID
+	})
+}
