@@ -1,6 +1,9 @@
 package apiproxy
 
 import (
+	"net/http"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -50,6 +53,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, r := range []string{ReasonAuth, ReasonBudget, ReasonRunaway} {
 		m.refusals.WithLabelValues(r)
+	}
+	// The codes every session sees (200) and those the proxy answers
+	// itself: the first of each is visible to increase().
+	for _, code := range []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusPaymentRequired,
+		http.StatusRequestEntityTooLarge, http.StatusBadGateway} {
+		m.requests.WithLabelValues(strconv.Itoa(code))
 	}
 	return m
 }

@@ -476,8 +476,11 @@ claudeops_proxy_refusals_total{reason="runaway"} 1
 # HELP claudeops_proxy_requests_total Requests the Messages API proxy answered, by HTTP status code sent to the CLI.
 # TYPE claudeops_proxy_requests_total counter
 claudeops_proxy_requests_total{code="200"} 1
+claudeops_proxy_requests_total{code="400"} 0
 claudeops_proxy_requests_total{code="401"} 1
 claudeops_proxy_requests_total{code="402"} 1
+claudeops_proxy_requests_total{code="413"} 0
+claudeops_proxy_requests_total{code="502"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"claudeops_proxy_refusals_total", "claudeops_proxy_requests_total"); err != nil {

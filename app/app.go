@@ -249,6 +249,7 @@ func (a *App) build() error {
 		a.onClose(func() { _ = eng.Close() })
 	}
 	catalog := chainCatalog(catalogOf(a.repos, eng, logger.With("component", "services")))
+	names := &serviceNames{catalog: catalog, refresh: serviceNamesRefresh}
 	chainCfg := actions.Config{
 		Limits: limits, Ledger: st, Catalog: catalog, Commands: runner.Commands{},
 		Budget: budget.Exhausted, PrometheusURL: o.promURL, Registerer: reg,
@@ -305,7 +306,8 @@ func (a *App) build() error {
 		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
 	}, remediator.Deps{
 		Sessions: mgr, Store: st, Registerer: reg, Inbox: inbox, Alertmanager: amc,
-		Prompt: mem.Prompt, OnClose: mem.OnClose, // memories of past incidents (issue 15)
+		Canonical: names.Canonical,                  // an alert on web-1 joins web's incident
+		Prompt:    mem.Prompt, OnClose: mem.OnClose, // memories of past incidents (issue 15)
 		Context: remediator.NewContextProvider(plan.Tier1Loader(st), func(service string) string {
 			return a.repos.Fresh(context.Background()).RulesFor(service)
 		}),
@@ -358,7 +360,7 @@ func (a *App) build() error {
 	if err := rem.Resume(ctx); err != nil {
 		logger.Error("resume incidents", "err", err)
 	}
-	a.actors = append(a.actors, gt.Serve, endpoint.Serve, sched.Run, plan.Run, rem.Run,
+	a.actors = append(a.actors, names.Run, gt.Serve, endpoint.Serve, sched.Run, plan.Run, rem.Run,
 		(&api.Retention{Store: st, ResultsDir: o.resultsDir, Period: time.Duration(o.retention), Logger: logger.With("component", "retention")}).Run)
 	return nil
 }

@@ -45,6 +45,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, t := range []session.Tier{session.Tier1, session.Tier2, session.Tier3} {
 		m.running.WithLabelValues(t.String())
+		m.duration.WithLabelValues(t.String())
 	}
 	// The series a session can end in exist from the start at 0, so that
 	// increase() and rate() see the first error or timeout.

@@ -71,7 +71,15 @@ func (m *SessionMetrics) Finished(r session.Record) {
 		return
 	}
 	if r.CostUSD > 0 {
-		m.cost.WithLabelValues(tier, SanitizeLabel(r.Model)).Add(r.CostUSD)
+		// The same model label as the tokens' (the API's model id) when
+		// the session used one model; else the session's.
+		model := r.Model
+		if len(r.Tokens) == 1 {
+			for id := range r.Tokens {
+				model = id
+			}
+		}
+		m.cost.WithLabelValues(tier, SanitizeLabel(model)).Add(r.CostUSD)
 	}
 	for model, tk := range r.Tokens {
 		model = SanitizeLabel(model)

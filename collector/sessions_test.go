@@ -57,8 +57,12 @@ claudeops_sessions_total{outcome="error",tier="3",trigger="alert"} 0
 claudeops_sessions_total{outcome="timeout",tier="3",trigger="alert"} 0
 claudeops_sessions_total{outcome="interrupted",tier="3",trigger="alert"} 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "claudeops_sessions_running", "claudeops_sessions_total"); err != nil {
 		t.Error(err)
+	}
+	// Each tier's duration histogram exists, empty.
+	if n := testutil.CollectAndCount(reg, "claudeops_session_duration_seconds"); n != 3 {
+		t.Errorf("%d duration series, want one per tier", n)
 	}
 }
 
@@ -172,6 +176,21 @@ claudeops_session_duration_seconds_bucket{tier="2",le="1800"} 1
 claudeops_session_duration_seconds_bucket{tier="2",le="+Inf"} 1
 claudeops_session_duration_seconds_sum{tier="2"} 90
 claudeops_session_duration_seconds_count{tier="2"} 1
+claudeops_session_duration_seconds_bucket{tier="3",le="1"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="2.5"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="5"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="10"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="30"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="60"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="120"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="300"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="600"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="900"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="1200"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="1800"} 0
+claudeops_session_duration_seconds_bucket{tier="3",le="+Inf"} 0
+claudeops_session_duration_seconds_sum{tier="3"} 0
+claudeops_session_duration_seconds_count{tier="3"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
