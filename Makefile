@@ -49,6 +49,10 @@ test: deps
 deps: cli
 	./.ci/deps.sh
 
+## lint: golangci-lint with .golangci.yml (installed by deps into .bin).
+lint: deps
+	$(BIN)/golangci-lint run ./...
+
 mixin:
 	bash mixin/build.sh build
 

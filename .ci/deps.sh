@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian's Prometheus, Alertmanager,
 # jq, docker-compose, podman (a real engine behind the Docker API), bubblewrap and socat (the
-# session sandbox), and go-jsonnet's tools into ./.bin.
+# session sandbox), go-jsonnet's tools and golangci-lint into ./.bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +24,9 @@ for tool in jsonnet jsonnetfmt jsonnet-lint; do
     GOBIN="$PWD/.bin" GOTOOLCHAIN=local go install "github.com/google/go-jsonnet/cmd/$tool@v0.22.0"
   fi
 done
+
+# golangci-lint v2, pinned: .golangci.yml (make lint, .ci/run).
+golangci_version=v2.15.0
+if ! .bin/golangci-lint version 2>/dev/null | grep -q "version ${golangci_version#v} "; then
+  GOBIN="$PWD/.bin" GOTOOLCHAIN=local go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
+fi

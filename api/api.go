@@ -387,7 +387,7 @@ func readLines(path string, offset int64, partial []byte, line func([]byte)) (in
 		return 0, partial, err
 	}
 	n := int64(len(b))
-	buf := append(partial, b...)
+	buf := append(partial, b...) //nolint:gocritic // partial is the caller's copy, never read again
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {

@@ -81,7 +81,7 @@ func checkSandbox(ctx context.Context, sb *runner.Sandbox, reg prometheus.Regist
 		s.ready.Set(1)
 		return s
 	}
-	s.check(ctx)
+	_ = s.check(ctx) // logged and kept for /-/ready
 	return s
 }
 

@@ -143,7 +143,7 @@ func TestDeployComposeDefaults(t *testing.T) {
 		}
 	}
 	for i, v := range required {
-		name := v[:strings.Index(v, "=")]
+		name, _, _ := strings.Cut(v, "=")
 		others := slices.Delete(slices.Clone(required), i, i+1)
 		if out, err := config(composeFile, others...); err == nil || !strings.Contains(out, "set "+name+" in .env") {
 			t.Errorf("without %s: err %v, output %s", name, err, out)

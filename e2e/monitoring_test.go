@@ -192,7 +192,8 @@ func startPrometheus(t testing.TB, daemonAddr, amAddr string) *prometheus {
 				}
 			}
 		}
-		writeYAML(t, filepath.Join(dir, glob[:strings.Index(glob, "/")], filepath.Base(f)), rules)
+		sub, _, _ := strings.Cut(glob, "/")
+		writeYAML(t, filepath.Join(dir, sub, filepath.Base(f)), rules)
 	}
 
 	p := &prometheus{URL: "http://" + addr}

@@ -253,7 +253,7 @@ func TestWrapNotFound(t *testing.T) {
 		t.Errorf("wrapNotFound(not found) = %v", err)
 	}
 	other := errors.New("boom")
-	if err := wrapNotFound(other); err != other {
+	if err := wrapNotFound(other); !errors.Is(err, other) || errors.Is(err, ErrNotFound) {
 		t.Errorf("wrapNotFound(other) = %v", err)
 	}
 	if wrapNotFound(nil) != nil {

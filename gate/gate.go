@@ -210,7 +210,7 @@ func (g *Gate) classify(req DecideRequest) ([]policy.Step, string, error) {
 	var in map[string]any
 	if len(req.ToolInput) > 0 && string(req.ToolInput) != "null" {
 		if err := json.Unmarshal(req.ToolInput, &in); err != nil {
-			return nil, "", fmt.Errorf("malformed tool input: %v", err)
+			return nil, "", fmt.Errorf("malformed tool input: %w", err)
 		}
 	}
 	str := func(k string) string { s, _ := in[k].(string); return s }

@@ -102,14 +102,14 @@ func askGate(stdin io.Reader, env func(string) string) (Decision, error) {
 	}
 	raw, err := io.ReadAll(io.LimitReader(stdin, maxHookInput+1))
 	if err != nil {
-		return Decision{}, fmt.Errorf("read hook input: %v", err)
+		return Decision{}, fmt.Errorf("read hook input: %w", err)
 	}
 	if len(raw) > maxHookInput {
 		return Decision{}, fmt.Errorf("hook input too large")
 	}
 	var in hookInput
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return Decision{}, fmt.Errorf("malformed hook input: %v", err)
+		return Decision{}, fmt.Errorf("malformed hook input: %w", err)
 	}
 	if in.ToolName == "" {
 		return Decision{}, fmt.Errorf("hook input without tool_name")
@@ -137,7 +137,7 @@ func askGate(stdin io.Reader, env func(string) string) (Decision, error) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return Decision{}, fmt.Errorf("gate unreachable: %v", err)
+		return Decision{}, fmt.Errorf("gate unreachable: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -148,7 +148,7 @@ func askGate(stdin io.Reader, env func(string) string) (Decision, error) {
 		Reason string `json:"reason"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer); err != nil {
-		return Decision{}, fmt.Errorf("malformed gate answer: %v", err)
+		return Decision{}, fmt.Errorf("malformed gate answer: %w", err)
 	}
 	if answer.Allow == nil {
 		return Decision{}, fmt.Errorf("gate answer without a decision")

@@ -102,8 +102,6 @@ func MCPConfig(url, token string) json.RawMessage {
 	return b
 }
 
-type ctxKey struct{}
-
 func (s *Server) verify(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -62,7 +62,8 @@ func (c *call) ip(a []arg) {
 		c.readOnly("ip " + obj + " " + verb)
 		return
 	}
-	if strings.HasPrefix("show", verb) || strings.HasPrefix("list", verb) {
+	// ip takes any prefix of a verb: sh, li.
+	if strings.HasPrefix("show", verb) || strings.HasPrefix("list", verb) { //nolint:gocritic // verb is the prefix
 		c.readOnly("ip " + obj + " " + verb)
 		return
 	}

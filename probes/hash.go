@@ -78,9 +78,10 @@ func ReposHash(dir string) (string, error) {
 func field(w io.Writer, kind, s string) {
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-	io.WriteString(w, kind)
-	w.Write(n[:])
-	io.WriteString(w, s)
+	// A hash.Hash never returns an error.
+	_, _ = io.WriteString(w, kind)
+	_, _ = w.Write(n[:])
+	_, _ = io.WriteString(w, s)
 }
 
 // hasher is the hash and what it has read.

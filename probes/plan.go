@@ -275,7 +275,7 @@ func Validate(p session.Probe, cat *services.Catalog, lim Limits) error {
 		host, port, err := repos.SplitHost(p.TCP.Target)
 		switch {
 		case err != nil:
-			return fmt.Errorf("tcp: target %q: %v", p.TCP.Target, err)
+			return fmt.Errorf("tcp: target %q: %w", p.TCP.Target, err)
 		case port == "":
 			return fmt.Errorf("tcp: target %q: must be host:port", p.TCP.Target)
 		}
@@ -286,7 +286,7 @@ func Validate(p session.Probe, cat *services.Catalog, lim Limits) error {
 		host, port, err := repos.SplitHost(p.DNS.Name)
 		switch {
 		case err != nil:
-			return fmt.Errorf("dns: name %q: %v", p.DNS.Name, err)
+			return fmt.Errorf("dns: name %q: %w", p.DNS.Name, err)
 		case port != "" || net.ParseIP(host) != nil:
 			return fmt.Errorf("dns: name %q: must be a host name", p.DNS.Name)
 		case p.DNS.Type != "" && !slices.Contains(DNSTypes, p.DNS.Type):
@@ -360,7 +360,7 @@ func validateHTTP(h *session.HTTPProbeSpec, cat *services.Catalog) error {
 			return fmt.Errorf("http: body_regexp is over %d bytes", maxBodyRegexp)
 		}
 		if _, err := regexp.Compile(h.BodyRegexp); err != nil {
-			return fmt.Errorf("http: body_regexp: %v", err)
+			return fmt.Errorf("http: body_regexp: %w", err)
 		}
 	}
 	return nil

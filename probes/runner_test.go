@@ -138,10 +138,8 @@ func TestRoundOutcomes(t *testing.T) {
 		Catalog: func(context.Context) (*services.Catalog, error) { mu.Lock(); defer mu.Unlock(); return cur, nil }})
 	r.SetPlan(planOf(t, cat, lim, probes...))
 
-	goneNotFound := true
-	if _, err := net.DefaultResolver.LookupHost(context.Background(), "gone.invalid"); err == nil {
-		goneNotFound = false
-	} else {
+	goneNotFound := false
+	if _, err := net.DefaultResolver.LookupHost(context.Background(), "gone.invalid"); err != nil {
 		var de *net.DNSError
 		goneNotFound = errors.As(err, &de) && de.IsNotFound
 	}

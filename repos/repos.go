@@ -349,7 +349,7 @@ func readBounded(root, rel string, limit int) (text string, truncated bool, err 
 func parseMCP(raw []byte, lenient bool) (map[string]json.RawMessage, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidMCP, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidMCP, err)
 	}
 	if top == nil {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidMCP)

@@ -58,7 +58,7 @@ func (s *Sandbox) Check(ctx context.Context) error {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return fmt.Errorf("sandbox: %s cannot create the session's namespaces (user namespaces refused?): %v: %s", bwrap, err, msg)
+		return fmt.Errorf("sandbox: %s cannot create the session's namespaces (user namespaces refused?): %w: %s", bwrap, err, msg)
 	}
 	if !strings.Contains(out.String(), "socat version") {
 		return fmt.Errorf("sandbox: %s -V inside the sandbox printed %q", socat, truncate(out.String()))

@@ -233,7 +233,7 @@ func benchmarkStream(n int) []byte {
 func TestEnvelope(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"type":"system","subtype":"init"}`:                                                      "system/init",
-		` { "uuid" : "a\"}" , "message":{"type":"x","c":[{"type":"y"}]}, "type" : "assistant" } `: "assistant/",
+		` { "uuid" : "a\"}" , "message":{"type":"x","c":[{"type":"y"}]}, "type" : "assistant" } `: "assistant/", //nolint:gocritic // the spaces are the case
 		`{"duration":1,"nested":[[],{}],"is_error":false,"subtype":"success","type":"result"}`:    "result/success",
 		`{"type":3}`:          "/",
 		`[{"type":"system"}]`: "/",

@@ -121,10 +121,10 @@ func (nopSessionStore) SaveSession(context.Context, session.Record) error { retu
 
 // simRun is one Tier 1 run of the simulated day.
 type simRun struct {
-	start, end        time.Time
-	plan              bool
-	requests, tokens  int
-	reason, sessionID string
+	start, end       time.Time
+	plan             bool
+	requests, tokens int
+	sessionID        string
 }
 
 // cliRun is what one real CLI run of a mode cost.

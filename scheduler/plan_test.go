@@ -71,7 +71,7 @@ func TestPlanPolicyDue(t *testing.T) {
 	w := &planWorld{hash: "h1"}
 	reg := prometheus.NewPedanticRegistry()
 	p := newPolicy(w, reg)
-	at := func(d time.Duration) time.Time { return day0.Add(d) }
+	at := day0.Add
 	check := func(what string, now time.Duration, last LastRun, wantReason string, wantWait time.Duration) {
 		t.Helper()
 		reason, wait := p.Due(at(now), last)
@@ -196,7 +196,7 @@ func TestSchedulerPlanMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
-	at := func(d time.Duration) time.Time { return day0.Add(d) }
+	at := day0.Add
 
 	clock.runUntil(t, at(12*time.Hour))
 	if got := job.runs(); len(got) != 1 || got[0] != "there is no probe plan yet" {

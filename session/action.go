@@ -1,8 +1,9 @@
 package session
 
-// The typed actions a session may ask the daemon for (docs/SPEC.md §2): the
-// only way a session changes anything. Each kind is also the `action` label
-// of the action metrics and the ledger's action column.
+// ActionKind is a typed action a session may ask the daemon for
+// (docs/SPEC.md §2): the only way a session changes anything. Each kind is
+// also the `action` label of the action metrics and the ledger's action
+// column.
 type ActionKind string
 
 const (

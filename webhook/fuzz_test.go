@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -54,8 +55,8 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		if err != nil {
-			re, ok := err.(*RequestError)
-			if !ok {
+			var re *RequestError
+			if !errors.As(err, &re) {
 				t.Fatalf("error %T, want *RequestError", err)
 			}
 			if re.Code != http.StatusBadRequest && re.Code != http.StatusUnprocessableEntity {

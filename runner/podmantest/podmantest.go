@@ -254,7 +254,7 @@ func (p *Podman) serve() error {
 		select {
 		case err := <-p.svcErr:
 			p.svcErr <- err // teardown waits on it too
-			return fmt.Errorf("podman system service exited: %v: %s", err, p.serviceLog())
+			return fmt.Errorf("podman system service exited: %w: %s", err, p.serviceLog())
 		default:
 		}
 		if _, err := os.Stat(sock); err == nil {
@@ -285,7 +285,7 @@ func (p *Podman) teardown(t testing.TB) {
 	if p.svc != nil {
 		_ = p.svc.Process.Kill()
 		select {
-		case <-p.svcErr:
+		case <-p.svcErr: //nolint:errcheck // exited: how does not matter now
 		case <-time.After(10 * time.Second):
 			t.Errorf("podmantest: podman system service (pid %d) did not exit", p.svc.Process.Pid)
 		}
