@@ -43,7 +43,7 @@ demo: cli
 ## test: every test, after installing what they need: nothing skips (CI=true
 ## turns a missing tool into a failure).
 test: deps
-	CI=$${CI:-true} $(GO) test -race -count=1 ./...
+	CI=$${CI:-true} $(BIN)/gotestsum --format testname --format-hide-empty-pkg -- -race -count=1 ./...
 
 ## deps: what the tests need (Debian packages, the CLI, jsonnet tools); idempotent.
 deps: cli

@@ -30,3 +30,10 @@ golangci_version=v2.15.0
 if ! .bin/golangci-lint version 2>/dev/null | grep -q "version ${golangci_version#v} "; then
   GOBIN="$PWD/.bin" GOTOOLCHAIN=local go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
 fi
+
+# gotestsum, pinned: make test prints each test as it ends (the e2e part
+# runs for minutes), and the whole output of a failed one.
+gotestsum_version=v1.13.0
+if ! .bin/gotestsum --version 2>/dev/null | grep -q "$gotestsum_version"; then
+  GOBIN="$PWD/.bin" GOTOOLCHAIN=local go install "gotest.tools/gotestsum@$gotestsum_version"
+fi

@@ -125,13 +125,10 @@ func TestRunTimeoutKillsGroup(t *testing.T) {
 	// Ignores SIGTERM, so only the SIGKILL after the grace period ends it.
 	run := fakeCLI(t, "trap '' TERM\necho '{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\"}'\nwhile :; do sleep 0.05; done\n",
 		func(c *Config) { c.Timeout, c.Grace = 300*time.Millisecond, 300*time.Millisecond })
-	start := time.Now()
+	// Without the SIGKILL, Run would never return (caught by go test's timeout).
 	rec := run.Run(context.Background(), unitRequest())
 	if rec.Outcome != session.OutcomeTimeout || rec.Reason != "timed out after 300ms" {
 		t.Fatalf("outcome %q reason %q", rec.Outcome, rec.Reason)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Run took %s", took)
 	}
 	waitGroupGone(t, startPGID(t, rec.Transcript))
 	if rec.CLISessionID != "s" {
@@ -171,7 +168,7 @@ func TestRunKillsBackgroundGrandchild(t *testing.T) {
 	if rec.Outcome != session.OutcomeHealthy {
 		t.Fatalf("outcome %q (%s: %s)", rec.Outcome, rec.ErrorSubtype, rec.Reason)
 	}
-	if took := time.Since(start); took > drainLimit {
+	if took := time.Since(start); took >= 60*time.Second { // the grandchild's life
 		t.Errorf("Run took %s: it waited for the grandchild", took)
 	}
 	b, err := os.ReadFile(pidFile)
@@ -198,8 +195,8 @@ func TestRunEscapedGrandchildDoesNotHang(t *testing.T) {
 	if rec.Outcome != session.OutcomeHealthy {
 		t.Fatalf("outcome %q (%s: %s)", rec.Outcome, rec.ErrorSubtype, rec.Reason)
 	}
-	if took := time.Since(start); took > drainLimit+reapLimit+time.Second {
-		t.Errorf("Run took %s", took)
+	if took := time.Since(start); took >= 30*time.Second { // the escaped sleep's life
+		t.Errorf("Run took %s: it waited for the escaped grandchild", took)
 	}
 }
 

@@ -397,8 +397,8 @@ func TestSandboxTimeout(t *testing.T) {
 	if rec.Outcome != session.OutcomeTimeout {
 		t.Fatalf("outcome %q (%s: %s), want timeout", rec.Outcome, rec.ErrorSubtype, rec.Reason)
 	}
-	if took > 4*time.Second+time.Second+reapLimit+drainLimit {
-		t.Errorf("Run took %s", took)
+	if took >= 41*time.Second { // the command's own timeout
+		t.Errorf("Run took %s: it waited for the command", took)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -549,11 +549,7 @@ func TestSandboxUnavailable(t *testing.T) {
 				}
 			}
 			n := len(srv.Requests())
-			start := time.Now()
 			rec := run.Run(context.Background(), tierRequest(t, session.Tier1, "haiku"))
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("took %s", took)
-			}
 			if rec.Outcome != session.OutcomeError || rec.ErrorSubtype != subtypeSandboxUnavailable || !strings.Contains(rec.Reason, tc.want) {
 				t.Errorf("outcome %q subtype %q reason %q", rec.Outcome, rec.ErrorSubtype, rec.Reason)
 			}

@@ -233,7 +233,7 @@ func TestDelayEndsOnClose(t *testing.T) {
 	start := time.Now()
 	s.Close()
 	wg.Wait()
-	if time.Since(start) > 5*time.Second {
+	if time.Since(start) >= time.Minute { // the delay
 		t.Errorf("Close waited for the delay")
 	}
 }
