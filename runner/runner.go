@@ -203,7 +203,7 @@ func (r *Runner) run(ctx context.Context, req session.Request, rec *session.Reco
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		res, readErr = parseStream(p.stdout, tr.stdoutLine)
+		res, readErr = parseStream(p.stdout, toolLogger(log, red, tr.stdoutLine))
 	}()
 	go func() {
 		defer wg.Done()
