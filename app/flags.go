@@ -55,7 +55,7 @@ type Options struct {
 	engineHost                      string
 	sessionListen                   string
 	maxRequests                     int
-	probe                           probeOptions // probewire.go
+	probe                           probeOptions // tier1.go
 	sandboxDisable                  bool
 	sandboxSecrets                  []string
 	sandboxDomains                  []string
