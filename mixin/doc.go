@@ -7,5 +7,7 @@
 // The Go code reads the generated files so that tests can check them: its own
 // structural tests, and the end-to-end test, which runs every expression
 // against a real Prometheus (DashboardExprs, RuleExprs, Substitute,
-// LabelValuesQueries).
+// LabelValuesQueries). Rule files are read with Prometheus' own loader
+// (model/rulefmt), which validates them as Prometheus does; the tests walk the
+// syntax trees Prometheus' PromQL parser makes of the expressions.
 package mixin

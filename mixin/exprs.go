@@ -2,6 +2,7 @@ package mixin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v2"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // Expr is one PromQL expression found in a dashboard or a rule file.
@@ -30,60 +33,36 @@ type LabelValuesQuery struct {
 	Match, Label        string
 }
 
-// RuleFile is a Prometheus rule file.
-type RuleFile struct {
-	Groups []RuleGroup `yaml:"groups"`
+// LoadRules reads a rule file with Prometheus' own loader, which validates it
+// as Prometheus does when it loads it: unknown fields, rule names, label and
+// annotation templates, and the PromQL of every expression.
+func LoadRules(file string) (*rulefmt.RuleGroups, error) {
+	rgs, errs := rulefmt.ParseFile(file, false, model.UTF8Validation, parser.NewParser(parser.Options{}), nil)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...) // each error names the file
+	}
+	return rgs, nil
 }
 
-// RuleGroup is a group of a rule file.
-type RuleGroup struct {
-	Name     string `yaml:"name"`
-	Interval string `yaml:"interval,omitempty"`
-	Rules    []Rule `yaml:"rules"`
-}
-
-// Rule is an alerting or recording rule.
-type Rule struct {
-	Alert       string            `yaml:"alert,omitempty"`
-	Record      string            `yaml:"record,omitempty"`
-	Expr        string            `yaml:"expr"`
-	For         string            `yaml:"for,omitempty"`
-	Labels      map[string]string `yaml:"labels,omitempty"`
-	Annotations map[string]string `yaml:"annotations,omitempty"`
-}
-
-// Name is the alert or record name.
-func (r Rule) Name() string {
+// RuleName is the alert or record name of a rule.
+func RuleName(r rulefmt.Rule) string {
 	if r.Alert != "" {
 		return r.Alert
 	}
 	return r.Record
 }
 
-// LoadRules reads a rule file.
-func LoadRules(file string) (RuleFile, error) {
-	var rf RuleFile
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return rf, err
-	}
-	if err := yaml.UnmarshalStrict(b, &rf); err != nil {
-		return rf, fmt.Errorf("%s: %w", file, err)
-	}
-	return rf, nil
-}
-
 // RuleExprs returns the expression of every rule in a rule file
 // (mixin/out/alerts.yaml, mixin/out/rules.yaml).
 func RuleExprs(file string) ([]Expr, error) {
-	rf, err := LoadRules(file)
+	rgs, err := LoadRules(file)
 	if err != nil {
 		return nil, err
 	}
 	var out []Expr
-	for _, g := range rf.Groups {
+	for _, g := range rgs.Groups {
 		for _, r := range g.Rules {
-			out = append(out, Expr{Dashboard: g.Name, Panel: r.Name(), Expr: strings.TrimSpace(r.Expr)})
+			out = append(out, Expr{Dashboard: g.Name, Panel: RuleName(r), Expr: strings.TrimSpace(r.Expr)})
 		}
 	}
 	return out, nil
@@ -175,6 +154,7 @@ func (v Variable) QueryString() string {
 type Annotation struct {
 	Name       string      `json:"name"`
 	Expr       string      `json:"expr"`
+	Step       string      `json:"step"`
 	Datasource *Datasource `json:"datasource"`
 	BuiltIn    int         `json:"builtIn"`
 }

@@ -11,7 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v2"
 )
 
@@ -68,10 +72,6 @@ var gaugeMetrics = []string{
 	"claudeops_needs_human_alert_pushed",
 }
 
-// selectorRE matches a vector selector with matchers: group 1 is the metric
-// name, group 2 the matchers. Every selector of the mixin has matchers.
-var selectorRE = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}`)
-
 // dashboardTitlePrefix is _config.dashboardNamePrefix.
 const dashboardTitlePrefix = "Claude Ops / "
 
@@ -99,18 +99,6 @@ func run(t *testing.T, env []string, name string, args ...string) {
 	if err != nil {
 		t.Errorf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
 	}
-}
-
-func loadRules(t *testing.T, file string) RuleFile {
-	t.Helper()
-	rf, err := LoadRules(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rf.Groups) == 0 {
-		t.Fatalf("%s: no rule groups", file)
-	}
-	return rf
 }
 
 func runbookAnchors(t *testing.T) map[string]bool {
@@ -147,7 +135,7 @@ func TestAlerts(t *testing.T) {
 			if !strings.HasPrefix(name, "ClaudeOps") {
 				t.Errorf("alert %s: name does not start with ClaudeOps", name)
 			}
-			if r.For == "" {
+			if r.For == 0 {
 				t.Errorf("alert %s: no for", name)
 			}
 			if s := r.Labels["severity"]; !slices.Contains([]string{"critical", "warning", "info"}, s) {
@@ -166,7 +154,7 @@ func TestAlerts(t *testing.T) {
 			} else if anchor != strings.ToLower(name) {
 				t.Errorf("alert %s: runbook_url %q points at another alert", name, u)
 			}
-			checkSelectors(t, "alert "+name, r.Expr, `job="claude-ops"`)
+			checkSelectors(t, "alert "+name, parseExpr(t, "alert "+name, r.Expr), matcher(t, labels.MatchEqual, "job", "claude-ops"))
 		}
 	}
 	if len(runbookBases) != 1 || !runbookBases["https://github.com/claude-ops/claude-ops/blob/main/mixin/runbook.md"] {
@@ -179,35 +167,17 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
-// checkSelectors fails unless expr selects series and every selector of it
-// has each of the matchers.
-func checkSelectors(t *testing.T, where, expr string, matchers ...string) {
-	t.Helper()
-	sels := selectorRE.FindAllStringSubmatch(expr, -1)
-	if len(sels) == 0 {
-		t.Errorf("%s: no selector with matchers: %s", where, expr)
-	}
-	for _, m := range sels {
-		for _, want := range matchers {
-			if !strings.Contains(m[2], want) {
-				t.Errorf("%s: selector %s lacks %s", where, m[0], want)
-			}
-		}
-	}
-}
-
 // TestGaugeAlertsWindowed checks that alerts read gauges over a window, never
 // as the last sample, which a failed scrape makes disappear.
 func TestGaugeAlertsWindowed(t *testing.T) {
 	for _, g := range loadRules(t, alertsFile).Groups {
 		for _, r := range g.Rules {
-			for _, m := range selectorRE.FindAllStringSubmatchIndex(r.Expr, -1) {
-				name := r.Expr[m[2]:m[3]]
+			for _, s := range selectors(parseExpr(t, r.Alert, r.Expr)) {
+				name := s.Metric()
 				if !slices.Contains(gaugeMetrics, name) {
 					continue
 				}
-				before := r.Expr[:m[0]]
-				if !strings.HasSuffix(before, "max_over_time(") && !strings.HasSuffix(before, "min_over_time(") {
+				if s.Range == 0 || (s.Func != "max_over_time" && s.Func != "min_over_time") {
 					t.Errorf("%s: gauge %s is not read over a window (max_over_time): %s", r.Alert, name, r.Expr)
 				}
 			}
@@ -224,20 +194,9 @@ func TestMetricsEmitted(t *testing.T) {
 			records[r.Record] = true
 		}
 	}
-	exprs, err := DashboardExprs(dashboardsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{alertsFile, rulesFile} {
-		rs, err := RuleExprs(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exprs = append(exprs, rs...)
-	}
-	for _, e := range exprs {
-		for _, m := range selectorRE.FindAllStringSubmatch(e.Expr, -1) {
-			name := m[1]
+	for _, e := range allExprs(t) {
+		for _, s := range selectors(e.parsed) {
+			name := s.Metric()
 			base := name
 			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 				if b, ok := strings.CutSuffix(name, suffix); ok && slices.Contains(emittedMetrics, b) {
@@ -256,6 +215,7 @@ func TestMetricsEmitted(t *testing.T) {
 // claudeops="true" so the daemon never remediates them.
 func TestAlertRouting(t *testing.T) {
 	rf := loadRules(t, alertsFile)
+	failing := matcher(t, labels.MatchEqual, "status", "failing")
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			self := r.Labels["claudeops"] == "true"
@@ -264,13 +224,27 @@ func TestAlertRouting(t *testing.T) {
 				if self {
 					t.Errorf("%s: must not carry claudeops=\"true\": the daemon remediates it", r.Alert)
 				}
-				if !strings.Contains(r.Expr, "claudeops_check_status") || strings.Contains(r.Expr, " by ") {
-					t.Errorf("%s: must keep the series' service label: %s", r.Alert, r.Expr)
+				e := parseExpr(t, r.Alert, r.Expr)
+				var status []selector
+				for _, s := range selectors(e) {
+					if s.Metric() == "claudeops_check_status" {
+						status = append(status, s)
+					}
+				}
+				if len(status) == 0 {
+					t.Errorf("%s: does not read claudeops_check_status: %s", r.Alert, r.Expr)
+				}
+				for _, a := range aggregations(e) {
+					if slices.Contains(a.Grouping, "service") == a.Without {
+						t.Errorf("%s: must keep the series' service label, %s drops it: %s", r.Alert, a.Op, r.Expr)
+					}
 				}
 				// Degraded and unknown checks page nobody and start no
 				// paid Tier 2 session: the alert reads the failing state.
-				if !strings.Contains(r.Expr, `status="failing"`) {
-					t.Errorf("%s: must fire on the failing state only: %s", r.Alert, r.Expr)
+				for _, s := range status {
+					if !s.HasMatcher(failing) {
+						t.Errorf("%s: must fire on the failing state only: %s", r.Alert, r.Expr)
+					}
 				}
 			default:
 				if !self {
@@ -313,10 +287,28 @@ func TestRecordingRules(t *testing.T) {
 					t.Errorf("record %s: static label %s is not in its level", r.Record, l)
 				}
 			}
-			if strings.HasPrefix(ops, "rate") && (strings.HasSuffix(metric, "_total") || !strings.Contains(r.Expr, "rate(")) {
-				t.Errorf("record %s: a rate drops _total from the metric and uses rate(): %s", r.Record, r.Expr)
+			e := parseExpr(t, "record "+r.Record, r.Expr)
+			// rate5m and increase1h: the expression takes the rate or
+			// increase over the window the name says.
+			for _, fn := range []string{"rate", "increase"} {
+				w, ok := strings.CutPrefix(ops, fn)
+				if !ok {
+					continue
+				}
+				if fn == "rate" && strings.HasSuffix(metric, "_total") {
+					t.Errorf("record %s: a rate drops _total from the metric", r.Record)
+				}
+				window, err := model.ParseDuration(w)
+				if err != nil {
+					t.Errorf("record %s: window %q: %v", r.Record, w, err)
+				}
+				if !slices.ContainsFunc(selectors(e), func(s selector) bool {
+					return s.Func == fn && model.Duration(s.Range) == window
+				}) {
+					t.Errorf("record %s: no %s() over [%s]: %s", r.Record, fn, window, r.Expr)
+				}
 			}
-			checkSelectors(t, "record "+r.Record, r.Expr, `job="claude-ops"`)
+			checkSelectors(t, "record "+r.Record, e, matcher(t, labels.MatchEqual, "job", "claude-ops"))
 		}
 	}
 	// Alerts and records share no names.
@@ -343,7 +335,7 @@ func TestRecordsTested(t *testing.T) {
 			} `yaml:"promql_expr_test"`
 		} `yaml:"tests"`
 	}
-	labelNameRE := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*=`)
+	rf := loadRules(t, rulesFile)
 	tested := map[string]bool{}
 	files, _ := filepath.Glob("tests/*.yaml")
 	for _, f := range files {
@@ -351,20 +343,30 @@ func TestRecordsTested(t *testing.T) {
 		readYAML(t, f, &tf)
 		for _, tc := range tf.Tests {
 			for _, e := range tc.PromQLExprTest {
-				for _, g := range loadRules(t, rulesFile).Groups {
+				read := map[string]bool{}
+				for _, s := range selectors(parseExpr(t, f, e.Expr)) {
+					read[s.Metric()] = true
+				}
+				for _, g := range rf.Groups {
 					for _, r := range g.Rules {
-						if !regexp.MustCompile(`(^|[^a-zA-Z0-9_:])` + regexp.QuoteMeta(r.Record) + `($|[^a-zA-Z0-9_:])`).MatchString(e.Expr) {
+						if !read[r.Record] {
 							continue
 						}
 						level, _, _ := strings.Cut(r.Record, ":")
 						want := strings.Split(level, "_")
 						slices.Sort(want)
 						for _, s := range e.ExpSamples {
-							_, matchers, _ := strings.Cut(s.Labels, "{")
-							var got []string
-							for _, m := range labelNameRE.FindAllStringSubmatch(matchers, -1) {
-								got = append(got, m[1])
+							ls, err := promql.ParseMetric(s.Labels)
+							if err != nil {
+								t.Errorf("%s: %s: sample labels %s: %v", f, e.Expr, s.Labels, err)
+								continue
 							}
+							var got []string
+							ls.Range(func(l labels.Label) {
+								if l.Name != model.MetricNameLabel {
+									got = append(got, l.Name)
+								}
+							})
 							slices.Sort(got)
 							if !slices.Equal(got, want) {
 								t.Errorf("%s: %s: sample %s has labels %v, want the level's %v", f, e.Expr, s.Labels, got, want)
@@ -378,7 +380,7 @@ func TestRecordsTested(t *testing.T) {
 			}
 		}
 	}
-	for _, g := range loadRules(t, rulesFile).Groups {
+	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			if !tested[r.Record] {
 				t.Errorf("record %s: no promql_expr_test with samples in tests/", r.Record)
@@ -401,9 +403,9 @@ func TestRecordsUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range exprs {
-		for _, m := range selectorRE.FindAllStringSubmatch(e.Expr, -1) {
-			if strings.Contains(m[1], ":") && !records[m[1]] {
-				t.Errorf("%s / %s: uses %s, which no recording rule defines", e.Dashboard, e.Panel, m[1])
+		for _, s := range selectors(parseDashboardExpr(t, e.Dashboard+" / "+e.Panel, e.Expr)) {
+			if name := s.Metric(); strings.Contains(name, ":") && !records[name] {
+				t.Errorf("%s / %s: uses %s, which no recording rule defines", e.Dashboard, e.Panel, name)
 			}
 		}
 	}
@@ -516,6 +518,10 @@ func checkDashboard(t *testing.T, d Dashboard) {
 	}
 
 	// Panels.
+	varMatchers := []*labels.Matcher{
+		matcher(t, labels.MatchRegexp, "job", "$job"),
+		matcher(t, labels.MatchRegexp, "instance", "$instance"),
+	}
 	ids := map[int]string{}
 	for _, p := range d.AllPanels() {
 		where := fmt.Sprintf("panel %d %q", p.ID, p.Title)
@@ -557,7 +563,7 @@ func checkDashboard(t *testing.T, d Dashboard) {
 			}
 			checkDatasource(t, tw, tg.Datasource)
 			checkVars(tw, tg.Expr)
-			checkSelectors(t, tw, tg.Expr, `job=~"$job"`, `instance=~"$instance"`)
+			checkSelectors(t, tw, parseDashboardExpr(t, tw, tg.Expr), varMatchers...)
 			checkVars(tw, tg.LegendFormat)
 		}
 	}
@@ -575,10 +581,41 @@ func checkDashboard(t *testing.T, d Dashboard) {
 			t.Errorf("annotation %s: no expr", a.Name)
 		}
 		checkVars("annotation "+a.Name, a.Expr)
-		checkSelectors(t, "annotation "+a.Name, a.Expr, `job=~"$job"`, `instance=~"$instance"`)
+		e := parseDashboardExpr(t, "annotation "+a.Name, a.Expr)
+		checkSelectors(t, "annotation "+a.Name, e, varMatchers...)
+		checkAnnotationWindow(t, a, e)
 	}
 	if !names["Session started"] || !names["Session ended"] {
 		t.Errorf("annotations %v, want Session started and Session ended", names)
+	}
+}
+
+// checkAnnotationWindow checks that an annotation looks for a session start
+// or end in the window it steps by (_config.annotationStep and
+// annotationWindow: keep them equal): the windows of its expression, offsets
+// and ranges, are its step. Compared as durations: 60s is 1m.
+func checkAnnotationWindow(t *testing.T, a Annotation, e parser.Expr) {
+	t.Helper()
+	step, err := model.ParseDuration(a.Step)
+	if err != nil {
+		t.Errorf("annotation %s: step %q: %v", a.Name, a.Step, err)
+		return
+	}
+	var windows []model.Duration
+	for _, s := range selectors(e) {
+		for _, d := range []time.Duration{s.Range, s.OriginalOffset} {
+			if d != 0 {
+				windows = append(windows, model.Duration(d))
+			}
+		}
+	}
+	if len(windows) == 0 && e != nil {
+		t.Errorf("annotation %s: no range or offset in %s", a.Name, a.Expr)
+	}
+	for _, w := range windows {
+		if w != step {
+			t.Errorf("annotation %s: window %s, want its step %s: %s", a.Name, w, step, a.Expr)
+		}
 	}
 }
 
@@ -655,7 +692,17 @@ func TestExprs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range lv {
-		if want := map[string]string{"job": "claudeops_build_info", "instance": "claudeops_build_info", "service": "claudeops_check_success"}[q.Label]; want == "" || !strings.HasPrefix(q.Match, want) {
+		var metric string
+		ms, err := promql.ParseMetricSelector(q.Match)
+		if err != nil {
+			t.Errorf("%+v: match: %v", q, err)
+		}
+		for _, m := range ms {
+			if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
+				metric = m.Value
+			}
+		}
+		if want := map[string]string{"job": "claudeops_build_info", "instance": "claudeops_build_info", "service": "claudeops_check_success"}[q.Label]; want == "" || metric != want {
 			t.Errorf("%+v: want job or instance of claudeops_build_info, or service of claudeops_check_success", q)
 		}
 	}
@@ -664,46 +711,13 @@ func TestExprs(t *testing.T) {
 	}
 }
 
-// TestExprsParse wraps every dashboard and rule expression into a recording
-// rule and has promtool parse them all.
+// TestExprsParse has Prometheus' parser parse every dashboard and rule
+// expression: as the checks read it (allExprs) and as the end-to-end test sends
+// it to Prometheus (Substitute).
 func TestExprsParse(t *testing.T) {
-	promtool := tool(t, "promtool")
-	exprs, err := DashboardExprs(dashboardsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{alertsFile, rulesFile} {
-		rs, err := RuleExprs(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		exprs = append(exprs, rs...)
-	}
-	type rule struct {
-		Record string `yaml:"record"`
-		Expr   string `yaml:"expr"`
-	}
-	var rules []rule
-	for i, e := range exprs {
-		rules = append(rules, rule{Record: fmt.Sprintf("dash:expr_%d:check", i), Expr: Substitute(e.Expr)})
-	}
-	b, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "exprs", "rules": rules}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(t.TempDir(), "exprs.yaml")
-	if err := os.WriteFile(f, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(promtool, "check", "rules", f).CombinedOutput()
-	if err != nil {
-		t.Errorf("promtool check rules: %v\n%s", err, out)
-		// Name the broken expressions.
-		for i, e := range exprs {
-			if bytes.Contains(out, []byte(fmt.Sprintf("dash:expr_%d:check", i))) {
-				t.Errorf("%s / %s: %s", e.Dashboard, e.Panel, e.Expr)
-			}
-		}
+	exprs := allExprs(t)
+	for _, e := range exprs {
+		parseExpr(t, e.Dashboard+" / "+e.Panel+" (Substitute)", Substitute(e.Expr.Expr))
 	}
 	t.Logf("%d expressions parse", len(exprs))
 }
