@@ -32,7 +32,8 @@ type Inbox struct {
 	now func() time.Time
 
 	connMu sync.Mutex
-	conn   *sql.Conn // lazily pinned, synchronous=NORMAL
+	conn   *sql.Conn   // lazily pinned, synchronous=NORMAL
+	stmts  *inboxStmts // prepared once on conn
 
 	mu       sync.Mutex
 	pending  []*inboxAppend
@@ -83,12 +84,28 @@ func (ib *Inbox) Append(ctx context.Context, data []byte) (int64, error) {
 	}
 }
 
-// writeConn returns the inbox's own connection.
-func (ib *Inbox) writeConn(ctx context.Context) (*sql.Conn, error) {
+// inboxStmts are the statements of an append, prepared once on the inbox's
+// connection: a storm commits thousands of groups a second, and preparing
+// BEGIN, INSERT and COMMIT anew for each (as database/sql's Tx does) cost
+// about as much as writing the rows.
+type inboxStmts struct {
+	begin, insert, commit, rollback *sql.Stmt
+}
+
+func (st *inboxStmts) close() {
+	for _, s := range []*sql.Stmt{st.begin, st.insert, st.commit, st.rollback} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// writeConn returns the inbox's own connection and its statements.
+func (ib *Inbox) writeConn(ctx context.Context) (*inboxStmts, error) {
 	ib.connMu.Lock()
 	defer ib.connMu.Unlock()
-	if ib.conn != nil {
-		return ib.conn, nil
+	if ib.stmts != nil {
+		return ib.stmts, nil
 	}
 	c, err := ib.st.db.Conn(ctx)
 	if err != nil {
@@ -98,8 +115,24 @@ func (ib *Inbox) writeConn(ctx context.Context) (*sql.Conn, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	ib.conn = c
-	return c, nil
+	st := &inboxStmts{}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&st.begin, "BEGIN IMMEDIATE"},
+		{&st.insert, "INSERT INTO inbox (received_ns, data) VALUES (?, ?)"},
+		{&st.commit, "COMMIT"},
+		{&st.rollback, "ROLLBACK"},
+	} {
+		if *p.stmt, err = c.PrepareContext(ctx, p.sql); err != nil {
+			st.close()
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	ib.conn, ib.stmts = c, st
+	return st, nil
 }
 
 // Close gives the inbox's connection back; call it before the store's Close.
@@ -109,32 +142,17 @@ func (ib *Inbox) Close() error {
 	if ib.conn == nil {
 		return nil
 	}
+	ib.stmts.close()
 	err := ib.conn.Close()
-	ib.conn = nil
+	ib.conn, ib.stmts = nil, nil
 	return err
 }
 
 func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
 	now := toNS(ib.now())
-	conn, err := ib.writeConn(ctx)
+	st, err := ib.writeConn(ctx)
 	if err == nil {
-		err = ib.st.writeOn(ctx, conn, func(tx *sql.Tx) error {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (received_ns, data) VALUES (?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for _, a := range batch {
-				res, err := stmt.ExecContext(ctx, now, a.data)
-				if err != nil {
-					return err
-				}
-				if a.id, err = res.LastInsertId(); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = ib.st.locked(ctx, func() error { return st.append(ctx, now, batch) })
 	}
 	for _, a := range batch {
 		if err != nil {
@@ -142,6 +160,31 @@ func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
 		}
 		close(a.done)
 	}
+}
+
+// append inserts the batch in one transaction.
+func (st *inboxStmts) append(ctx context.Context, now int64, batch []*inboxAppend) error {
+	if _, err := st.begin.ExecContext(ctx); err != nil {
+		return err
+	}
+	err := func() error {
+		for _, a := range batch {
+			res, err := st.insert.ExecContext(ctx, now, a.data)
+			if err != nil {
+				return err
+			}
+			if a.id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		_, err := st.commit.ExecContext(ctx)
+		return err
+	}()
+	if err != nil {
+		// No harm if the failed statement already ended the transaction.
+		_, _ = st.rollback.ExecContext(ctx)
+	}
+	return err
 }
 
 // Delete removes applied batches.
