@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,9 @@ import (
 // $CLAUDEOPS_AM_EXECUTOR_SRC (default ../../shared/peers/prometheus-am-executor),
 // $CLAUDEOPS_STORM_ROUNDS (3), $CLAUDEOPS_STORM_CPUPROFILE (a file: the
 // daemon's CPU profile over its rounds, from a build with a profiling hook
-// added for the run; its numbers carry the profiler's cost).
+// added for the run; its numbers carry the profiler's cost),
+// $CLAUDEOPS_STORM_BASELINE (another claude-ops binary, e.g. an older
+// commit's, measured in the same rounds as claude-ops-baseline).
 func BenchmarkWebhookStorm(b *testing.B) {
 	src := os.Getenv("CLAUDEOPS_AM_EXECUTOR_SRC")
 	if src == "" {
@@ -52,6 +55,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		}
 	}
 	profile := os.Getenv("CLAUDEOPS_STORM_CPUPROFILE")
+	baseline := os.Getenv("CLAUDEOPS_STORM_BASELINE")
 	if profile != "" {
 		var err error
 		if profile, err = filepath.Abs(profile); err != nil {
@@ -74,14 +78,22 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		api := fakeapi.Start(b, healthyTier1)
 		dm, pprofAddr := startStormDaemon(b, ours, api, stub, token, profile)
 		am := startAMExecutor(b, peer)
+		daemons := []*daemon{dm}
 		targets := []stormload.Target{
 			{Name: "claude-ops", URL: dm.URL + "/api/v1/webhook", Token: token, PID: dm.cmd.Process.Pid},
 			{Name: "am-executor", URL: am.url, Token: token, PID: am.cmd.Process.Pid},
 		}
-		waitFor(b, 30*time.Second, "the start-up tier 1 run", func() bool {
-			ss := dm.sessions(b)
-			return len(ss) == 1 && ss[0].Outcome != "running"
-		})
+		if baseline != "" {
+			base, _ := startStormDaemon(b, baseline, api, stub, token, "")
+			daemons = append(daemons, base)
+			targets = append(targets, stormload.Target{Name: "claude-ops-baseline", URL: base.URL + "/api/v1/webhook", Token: token, PID: base.cmd.Process.Pid})
+		}
+		for _, d := range daemons {
+			waitFor(b, 30*time.Second, "the start-up tier 1 run", func() bool {
+				ss := d.sessions(b)
+				return len(ss) == 1 && ss[0].Outcome != "running"
+			})
+		}
 		_, idleBefore := stormload.Memory(dm.cmd.Process.Pid)
 		ctx := context.Background()
 		warm := storm
@@ -96,16 +108,13 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			stopProfile = cpuProfile(b, pprofAddr)
 		}
 		var lines []string
-		type pair struct{ ours, theirs stormload.Result }
-		results := make([]pair, rounds+1)
-		ns0 := storm.Build(1)
-		b.Logf("storm: %s; concurrency %d; %d CPUs", stormload.Describe(ns0), concurrency, runtime.NumCPU())
+		results := map[string][]stormload.Result{} // by target, by round - 1
+		fmt.Printf("storm: %s; concurrency %d; %d CPUs; load average %s\n", stormload.Describe(storm.Build(1)), concurrency, runtime.NumCPU(), stormload.LoadAvg())
 		for r := 1; r <= rounds; r++ {
 			ns := storm.Build(r)
-			order := targets
-			if r%2 == 0 {
-				order = []stormload.Target{targets[1], targets[0]}
-			}
+			// Each round starts with another target.
+			k := (r - 1) % len(targets)
+			order := append(slices.Clone(targets[k:]), targets[:k]...)
 			for _, t := range order {
 				for _, u := range targets {
 					stormload.WaitIdle(u.PID, 60*time.Second)
@@ -116,11 +125,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 					b.Fatal(err)
 				}
 				lines = append(lines, res.Row(r, before, stormload.LoadAvg()))
-				if t.Name == "claude-ops" {
-					results[r].ours = res
-				} else {
-					results[r].theirs = res
-				}
+				results[t.Name] = append(results[t.Name], res)
 				if res.Non2xx() > 0 {
 					b.Errorf("round %d, %s: answers %s (first transport error: %q)", r, t.Name, res.CodesString(), res.FirstError)
 				}
@@ -139,26 +144,32 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		var out strings.Builder
 		fmt.Fprintf(&out, "\n%s\n%s\n\n", stormload.Header, strings.Join(lines, "\n"))
 		var worst float64 = -1
-		for r := 1; r <= rounds; r++ {
-			o, t := results[r].ours, results[r].theirs
-			ratio := o.ReqPerSec() / t.ReqPerSec()
-			if worst < 0 || ratio < worst {
-				worst = ratio
+		for _, name := range []string{"claude-ops", "claude-ops-baseline"} {
+			for r, o := range results[name] {
+				t := results["am-executor"][r]
+				ratio := o.ReqPerSec() / t.ReqPerSec()
+				if name == "claude-ops" && (worst < 0 || ratio < worst) {
+					worst = ratio
+				}
+				fmt.Fprintf(&out, "round %d: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s)\n", r+1, name, ratio,
+					stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤ theirs", false: "> theirs"}[o.Quantile(.99) <= t.Quantile(.99)])
 			}
-			fmt.Fprintf(&out, "round %d: claude-ops/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (ours %s theirs)\n", r, ratio,
-				stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤", false: ">"}[o.Quantile(.99) <= t.Quantile(.99)])
 		}
 		fmt.Fprintf(&out, "claude-ops RSS: %s before the storm; peak (VmHWM) %s; idle after it %s, 10 s later %s; am-executor peak %s\n",
 			stormload.MiB(idleBefore), stormload.MiB(peak), stormload.MiB(idle1), stormload.MiB(idle2), stormload.MiB(peerPeak))
-		most, open := oneIncidentPerService(b, dm)
-		fmt.Fprintf(&out, "claude-ops: %d open incidents over %d services; most for one service: %d\n", open, storm.Services, most)
-		fmt.Print(out.String()) // b.Log would cut the table
-		if most != 1 || open != storm.Services {
-			b.Errorf("%d open incidents, at most %d for one service; want %d, one each", open, most, storm.Services)
+		for i, d := range daemons {
+			most, open := oneIncidentPerService(b, d)
+			fmt.Fprintf(&out, "%s: %d open incidents over %d services; most for one service: %d\n", []string{"claude-ops", "claude-ops-baseline"}[i], open, storm.Services, most)
+			if most != 1 || open != storm.Services {
+				b.Errorf("%d open incidents, at most %d for one service; want %d, one each", open, most, storm.Services)
+			}
 		}
+		fmt.Print(out.String()) // b.Log would cut the table
 		b.ReportMetric(worst, "worst-ratio")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
-		dm.stop(b, 20*time.Second)
+		for _, d := range daemons {
+			d.stop(b, 20*time.Second)
+		}
 	}
 }
 
