@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +40,8 @@ type Inbox struct {
 	mu       sync.Mutex
 	pending  []*inboxAppend
 	flushing bool
+
+	commits, appends atomic.Int64 // transactions written and batches in them
 }
 
 type inboxAppend struct {
@@ -70,6 +74,11 @@ func (ib *Inbox) Append(ctx context.Context, data []byte) (int64, error) {
 	}
 	ib.flushing = true
 	for {
+		// Let the requests that are about to append join this commit:
+		// under load, a commit otherwise carries one batch or two.
+		ib.mu.Unlock()
+		runtime.Gosched()
+		ib.mu.Lock()
 		batch := ib.pending
 		ib.pending = nil
 		ib.mu.Unlock()
@@ -135,6 +144,10 @@ func (ib *Inbox) writeConn(ctx context.Context) (*inboxStmts, error) {
 	return st, nil
 }
 
+// Stats returns how many transactions the appends were written in, and how
+// many batches they held.
+func (ib *Inbox) Stats() (commits, batches int64) { return ib.commits.Load(), ib.appends.Load() }
+
 // Close gives the inbox's connection back; call it before the store's Close.
 func (ib *Inbox) Close() error {
 	ib.connMu.Lock()
@@ -150,6 +163,8 @@ func (ib *Inbox) Close() error {
 
 func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
 	now := toNS(ib.now())
+	ib.commits.Add(1)
+	ib.appends.Add(int64(len(batch)))
 	st, err := ib.writeConn(ctx)
 	if err == nil {
 		err = ib.st.locked(ctx, func() error { return st.append(ctx, now, batch) })
