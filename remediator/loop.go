@@ -27,6 +27,7 @@ type loopState struct {
 	alertOnly    bool                               // handling an alert: its changes may be saved later
 	lastSave     time.Time                          // when the store last took the incidents
 	saveAt       time.Time                          // a deferred save is due (zero: none)
+	saveTook     time.Duration                      // how long the last save took
 	watching     map[string][]string                // incident → fingerprints Alertmanager is polled for
 	watchChanged bool                               // watching changed since the watch set was handed over
 	acks         []int64                            // inbox batches applied, deleted once persisted

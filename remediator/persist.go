@@ -125,7 +125,10 @@ func (r *Remediator) flush(ctx context.Context) {
 		return
 	}
 	now := time.Now()
-	if every := r.cfg.SaveEvery; !lp.urgent && every > 0 && now.Sub(lp.lastSave) < every {
+	// At most one deferred save per SaveEvery, and per ten times the last
+	// save's duration: in a long storm, saving takes a tenth of the loop's
+	// time at most, however many incidents it holds.
+	if every := max(r.cfg.SaveEvery, 10*lp.saveTook); !lp.urgent && r.cfg.SaveEvery > 0 && now.Sub(lp.lastSave) < every {
 		if lp.saveAt.IsZero() {
 			lp.saveAt = lp.lastSave.Add(every)
 		}
@@ -174,6 +177,7 @@ func (r *Remediator) publish() {
 func (r *Remediator) save(ctx context.Context) {
 	lp := r.lp
 	lp.urgent, lp.saveAt, lp.lastSave = false, time.Time{}, time.Now()
+	defer func() { lp.saveTook = time.Since(lp.lastSave) }()
 	if lp.watchChanged {
 		lp.watchChanged = false
 		var all []string

@@ -74,8 +74,8 @@ type Config struct {
 	// Enqueue returns webhook.ErrFull.
 	QueueSize int
 	// SaveEvery, if positive, bounds how often the changes that alerts alone
-	// made are saved: at most one save per SaveEvery, the first change after
-	// a quiet spell at once. In a storm nearly every alert changes another
+	// made are saved: at most one save per SaveEvery (and per ten times the
+	// last save's duration), the first change after a quiet spell at once. In a storm nearly every alert changes another
 	// incident between two passes of the loop, and each save re-encodes
 	// whole incidents and commits with an fsync. The alerts are safe
 	// meanwhile: their inbox batches are deleted only with the save that
