@@ -28,7 +28,7 @@ import (
 // Alertmanager (--webhook.token-file, default flags; sessions run a stub CLI
 // that answers after a second). Both are plain builds made here; the
 // targets take turns, each round a new storm, the first target of each
-// round alternating, each round only once both are idle.
+// round alternating, each run only once all are idle (3 s without CPU).
 //
 //	go test -run '^$' -bench BenchmarkWebhookStorm -benchtime 1x ./e2e/
 //
@@ -116,8 +116,12 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			k := (r - 1) % len(targets)
 			order := append(slices.Clone(targets[k:]), targets[:k]...)
 			for _, t := range order {
+				// Idle for 3 s: the daemon saves what a storm changed up
+				// to 2.5 s after its last alert (remediator.Config.SaveEvery
+				// and the last save's duration), which must not fall into
+				// the next target's run.
 				for _, u := range targets {
-					stormload.WaitIdle(u.PID, 60*time.Second)
+					stormload.WaitIdle(u.PID, 3*time.Second, 60*time.Second)
 				}
 				before := stormload.LoadAvg()
 				res, err := stormload.Run(ctx, t, ns, concurrency)
@@ -135,7 +139,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			stopProfile()
 		}
 		// Memory once the storm is over: idle, then 10 s later.
-		stormload.WaitIdle(dm.cmd.Process.Pid, 60*time.Second)
+		stormload.WaitIdle(dm.cmd.Process.Pid, 3*time.Second, 60*time.Second)
 		idle1, _ := stormload.Memory(dm.cmd.Process.Pid)
 		time.Sleep(10 * time.Second)
 		idle2, peak := stormload.Memory(dm.cmd.Process.Pid)

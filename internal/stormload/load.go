@@ -267,14 +267,13 @@ func Memory(pid int) (rss, peak int64) {
 	return rss, peak
 }
 
-// WaitIdle waits until process pid used less than 2% of a CPU for 500 ms in a
-// row, or until max has passed; it returns how long it waited.
-func WaitIdle(pid int, maxWait time.Duration) time.Duration {
+// WaitIdle waits until process pid used less than 2% of a CPU for window in
+// a row, or until maxWait has passed; it returns how long it waited.
+func WaitIdle(pid int, window, maxWait time.Duration) time.Duration {
 	start := time.Now()
 	if pid == 0 {
 		return 0
 	}
-	const window = 500 * time.Millisecond
 	for time.Since(start) < maxWait {
 		c0 := CPUTime(pid)
 		time.Sleep(window)
