@@ -34,7 +34,9 @@ import (
 //
 // It prints the table (Markdown) and the ratios. Knobs:
 // $CLAUDEOPS_AM_EXECUTOR_SRC (default ../../shared/peers/prometheus-am-executor),
-// $CLAUDEOPS_STORM_ROUNDS (3), $CLAUDEOPS_STORM_CPUPROFILE (a file: the
+// $CLAUDEOPS_STORM_ROUNDS (3), $CLAUDEOPS_STORM_ALERTS (10,000 a round; more
+// make a sustained storm, longer than the daemon's save interval),
+// $CLAUDEOPS_STORM_CPUPROFILE (a file: the
 // daemon's CPU profile over its rounds, from a build with a profiling hook
 // added for the run; its numbers carry the profiler's cost),
 // $CLAUDEOPS_STORM_BASELINE (another claude-ops binary, e.g. an older
@@ -72,6 +74,12 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		b.Fatal(err)
 	}
 	storm := stormload.Storm{Alerts: 10000, Services: 500, PerRequest: 1, ResolvedShare: 0.1, Seed: 1}
+	if s := os.Getenv("CLAUDEOPS_STORM_ALERTS"); s != "" {
+		var err error
+		if storm.Alerts, err = strconv.Atoi(s); err != nil || storm.Alerts < storm.Services {
+			b.Fatalf("$CLAUDEOPS_STORM_ALERTS=%q", s)
+		}
+	}
 	const concurrency, token = 32, "s3cret-storm-token"
 
 	for b.Loop() {
