@@ -153,3 +153,22 @@ func TestSaveEveryDefersAlertSaves(t *testing.T) {
 		})
 	})
 }
+
+// A stop saves what a deferred save still held.
+func TestSaveEveryStopSaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		h := newHarness(t, setup{st: st, inbox: ib, cfg: Config{SaveEvery: time.Hour}}).start()
+		h.fire("db", "Down")
+		h.waitCalls(1)
+		h.fire("db", "Slow")
+		eventually(t, "the joined alert not saved yet", func() bool {
+			stored, _ := h.incident("db")
+			return len(stored.Alerts) == 1 && ib.len() == 1
+		})
+		h.stop()
+		if stored, _ := h.incident("db"); len(stored.Alerts) != 2 || ib.len() != 0 {
+			t.Errorf("after the stop: %d alerts stored, %d inbox batches; want 2, 0", len(stored.Alerts), ib.len())
+		}
+	})
+}
