@@ -75,14 +75,14 @@ type Config struct {
 	QueueSize int
 	// SaveEvery, if positive, bounds how often the changes that alerts alone
 	// made are saved: at most one save per SaveEvery (and per ten times the
-	// last save's duration), the first change after a quiet spell at once. In a storm nearly every alert changes another
-	// incident between two passes of the loop, and each save re-encodes
-	// whole incidents and commits with an fsync. The alerts are safe
-	// meanwhile: their inbox batches are deleted only with the save that
-	// holds what they produced, and replayed after a crash. Any other change
-	// (a session started, cancelled or ended, an incident closed, a tier
-	// escalated) is saved at the end of its event. Zero saves after every
-	// event.
+	// last save's duration), the first change after a quiet spell at once.
+	// In a storm nearly every alert changes another incident between two
+	// passes of the loop, and each save re-encodes whole incidents and
+	// commits with an fsync. The alerts are safe meanwhile: their inbox
+	// batches are deleted only with the save that holds what they produced,
+	// and replayed after a crash; a stop saves. Any other change (a session
+	// started, cancelled or ended, an incident closed) is saved at the end
+	// of its event. Zero saves after every event.
 	SaveEvery time.Duration
 	// DryRun is given to the sessions' handoff.
 	DryRun bool
