@@ -304,6 +304,7 @@ func (a *App) build() error {
 	rem, err := remediator.New(remediator.Config{
 		Concurrency: o.concurrency, VerifyTimeout: o.verifyTimeout, MaxServicesPerHour: o.maxServicesPerHour,
 		QueueSize: o.queueSize, DryRun: o.dryRun, AlertmanagerURL: o.amURL, Logger: logger.With("component", "remediator"),
+		SaveEvery: remediator.DefaultSaveEvery, // a storm's alerts saved in bulk; the inbox holds them meanwhile
 	}, remediator.Deps{
 		Sessions: mgr, Store: st, Registerer: reg, Inbox: inbox, Alertmanager: amc,
 		Canonical: names.Canonical,                  // an alert on web-1 joins web's incident

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
@@ -122,6 +123,52 @@ func TestInboxDeletedWithTheSave(t *testing.T) {
 		}
 		if in, ok := h.incident("db"); !ok || in.State != StateTier2 {
 			t.Errorf("db incident = %+v, %v: not saved with the next save", in, ok)
+		}
+	})
+}
+
+// With Config.SaveEvery, what alerts alone change is saved at most once per
+// interval (a storm's alerts in bulk), while readers see it at once and its
+// inbox batch stays until that save; a session start is saved at once.
+func TestSaveEveryDefersAlertSaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		h := newHarness(t, setup{st: st, inbox: ib, cfg: Config{SaveEvery: time.Second}}).start()
+		h.fire("db", "Down")
+		h.waitCalls(1)
+		eventually(t, "the session start saved at once, its batch deleted", func() bool {
+			in, ok := h.incident("db")
+			return ok && in.State == StateTier2 && ib.len() == 0
+		})
+		h.fire("db", "Slow") // joins the incident: an alert alone
+		eventually(t, "the joined alert shown, not saved yet, its batch kept", func() bool {
+			stored, _ := h.incident("db")
+			shown := h.r.Incidents()
+			return len(shown) == 1 && len(shown[0].Alerts) == 2 && len(stored.Alerts) == 1 && ib.len() == 1
+		})
+		time.Sleep(time.Second)
+		eventually(t, "the joined alert saved within SaveEvery, its batch deleted", func() bool {
+			stored, _ := h.incident("db")
+			return len(stored.Alerts) == 2 && ib.len() == 0
+		})
+	})
+}
+
+// A stop saves what a deferred save still held.
+func TestSaveEveryStopSaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		h := newHarness(t, setup{st: st, inbox: ib, cfg: Config{SaveEvery: time.Hour}}).start()
+		h.fire("db", "Down")
+		h.waitCalls(1)
+		h.fire("db", "Slow")
+		eventually(t, "the joined alert not saved yet", func() bool {
+			stored, _ := h.incident("db")
+			return len(stored.Alerts) == 1 && ib.len() == 1
+		})
+		h.stop()
+		if stored, _ := h.incident("db"); len(stored.Alerts) != 2 || ib.len() != 0 {
+			t.Errorf("after the stop: %d alerts stored, %d inbox batches; want 2, 0", len(stored.Alerts), ib.len())
 		}
 	})
 }

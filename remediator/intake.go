@@ -125,9 +125,13 @@ func (r *Remediator) drain(ctx context.Context) {
 			r.log.Warn("cooldown refusal for an unknown or closed incident", "incident", rf.incident, "reason", rf.reason)
 		}
 	}
+	// What alerts change alone may be saved later (Config.SaveEvery): the inbox
+	// batches they came in are deleted only with that save.
+	r.lp.alertOnly = true
 	for i := range alerts {
 		r.onAlert(ctx, alerts[i])
 	}
+	r.lp.alertOnly = false
 	r.giveBack(alerts)
 }
 

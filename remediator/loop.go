@@ -16,20 +16,27 @@ import (
 
 // loopState is owned by the event loop (and by Resume before it).
 type loopState struct {
-	byID      map[string]*incident // open incidents
-	byService map[string]*incident // the open incident of each service
-	slots     *slots
-	wakes     map[string]time.Time               // incident → when it asked for an evTick
-	cancels   map[string]context.CancelCauseFunc // running session → its context's cancel
-	dirty     map[string]*incident               // to persist and publish at the end of the event
-	watching  map[string][]string                // incident → fingerprints Alertmanager is polled for
-	acks      []int64                            // inbox batches applied, deleted once persisted
-	pushes    []PostableAlert                    // to push at the end of the event
-	results   chan result
-	quit      chan struct{} // closed when the loop stops
-	wg        sync.WaitGroup
-	resumed   bool
-	running   bool
+	byID         map[string]*incident // open incidents
+	byService    map[string]*incident // the open incident of each service
+	slots        *slots
+	wakes        map[string]time.Time               // incident → when it asked for an evTick
+	cancels      map[string]context.CancelCauseFunc // running session → its context's cancel
+	dirty        map[string]*incident               // to publish at the end of the event
+	unsaved      map[string]*incident               // changed since the last save
+	urgent       bool                               // save at the end of this event, not later
+	alertOnly    bool                               // handling an alert: its changes may be saved later
+	lastSave     time.Time                          // when the store last took the incidents
+	saveAt       time.Time                          // a deferred save is due (zero: none)
+	saveTook     time.Duration                      // how long the last save took
+	watching     map[string][]string                // incident → fingerprints Alertmanager is polled for
+	watchChanged bool                               // watching changed since the watch set was handed over
+	acks         []int64                            // inbox batches applied, deleted once persisted
+	pushes       []PostableAlert                    // to push at the end of the event
+	results      chan result
+	quit         chan struct{} // closed when the loop stops
+	wg           sync.WaitGroup
+	resumed      bool
+	running      bool
 }
 
 func newLoopState(cfg Config) *loopState {
@@ -37,7 +44,7 @@ func newLoopState(cfg Config) *loopState {
 		byID: map[string]*incident{}, byService: map[string]*incident{},
 		slots: newSlots(cfg.Concurrency, cfg.MaxServicesPerHour),
 		wakes: map[string]time.Time{}, cancels: map[string]context.CancelCauseFunc{},
-		dirty: map[string]*incident{}, watching: map[string][]string{},
+		dirty: map[string]*incident{}, unsaved: map[string]*incident{}, watching: map[string][]string{},
 		results: make(chan result, 16), quit: make(chan struct{}),
 	}
 }
@@ -81,6 +88,7 @@ func (r *Remediator) Run(ctx context.Context) error {
 			if timer != nil {
 				timer.Stop()
 			}
+			r.save(base) // what a deferred save still held
 			return nil
 		case <-r.wake:
 			r.drain(base)
@@ -143,8 +151,10 @@ func (r *Remediator) apply(ctx context.Context, in *incident, fx effect, now tim
 		}
 		lp.slots.enqueue(in.ID)
 	case fxStartSession:
+		lp.urgent = true
 		r.start(ctx, in, fx, now)
 	case fxCancelSession:
+		lp.urgent = true
 		r.sessions.Cancel(fx.ID, fx.Outcome)
 		if cancel := lp.cancels[fx.ID]; cancel != nil {
 			cancel(session.Cancelled(fx.Outcome))
@@ -162,6 +172,7 @@ func (r *Remediator) apply(ctx context.Context, in *incident, fx effect, now tim
 	case fxAPIRetry:
 		r.m.apiRetries.WithLabelValues(fx.Tier.String()).Inc()
 	case fxClosed:
+		lp.urgent = true
 		r.m.incidents.WithLabelValues(string(fx.Outcome)).Inc()
 		delete(lp.byID, in.ID)
 		if lp.byService[in.Service] == in {
@@ -178,6 +189,10 @@ func (r *Remediator) apply(ctx context.Context, in *incident, fx effect, now tim
 		}
 	case fxPersist:
 		lp.dirty[in.ID] = in
+		lp.unsaved[in.ID] = in
+		if !lp.alertOnly {
+			lp.urgent = true
+		}
 	case fxLog:
 		r.log.Log(ctx, fx.Level, fx.Msg, fx.Args...)
 	}
@@ -223,9 +238,10 @@ func (r *Remediator) onTimer(ctx context.Context) {
 	}
 }
 
-// nextWake returns when the loop must wake up by itself (zero: never).
+// nextWake returns when the loop must wake up by itself (zero: never): an
+// incident's wake or a deferred save.
 func (r *Remediator) nextWake() time.Time {
-	var next time.Time
+	next := r.lp.saveAt
 	for _, t := range r.lp.wakes {
 		if next.IsZero() || t.Before(next) {
 			next = t

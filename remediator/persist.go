@@ -107,10 +107,9 @@ func (r *Remediator) replayInbox(ctx context.Context) error {
 	return nil
 }
 
-// flush pushes the alerts of the event, publishes and persists the
-// incidents that changed together with the deletion of the inbox batches
-// applied (one transaction: a batch is gone exactly when what it produced
-// is saved), and updates the watch set.
+// flush pushes the alerts of the event, publishes the incidents that changed,
+// updates the watch set, and saves what changed since the last save (see
+// Config.SaveEvery).
 func (r *Remediator) flush(ctx context.Context) {
 	lp := r.lp
 	if len(lp.pushes) > 0 {
@@ -118,9 +117,33 @@ func (r *Remediator) flush(ctx context.Context) {
 		lp.pushes = nil
 	}
 	r.m.open.Set(float64(len(lp.byID)))
-	if len(lp.dirty) == 0 && len(lp.acks) == 0 {
+	if len(lp.dirty) > 0 {
+		r.publish()
+	}
+	if len(lp.unsaved) == 0 && len(lp.acks) == 0 && !lp.watchChanged {
+		lp.urgent = false
 		return
 	}
+	now := time.Now()
+	// At most one deferred save per SaveEvery, and per ten times the last
+	// save's duration: in a long storm, saving takes a tenth of the loop's
+	// time at most, however many incidents it holds.
+	if every := max(r.cfg.SaveEvery, 10*lp.saveTook); !lp.urgent && r.cfg.SaveEvery > 0 && now.Sub(lp.lastSave) < every {
+		if lp.saveAt.IsZero() {
+			lp.saveAt = lp.lastSave.Add(every)
+		}
+		return
+	}
+	r.save(ctx)
+}
+
+// publish hands the views of the incidents that changed to readers and
+// notes the fingerprints Alertmanager is to be polled for; the watch set
+// itself is handed over with the next save (it lists every open incident's
+// firing alerts: rebuilding it after each alert of a storm cost more than
+// the alert).
+func (r *Remediator) publish() {
+	lp := r.lp
 	r.viewMu.Lock()
 	for id, in := range lp.dirty {
 		if in.State == StateClosed {
@@ -130,21 +153,13 @@ func (r *Remediator) flush(ctx context.Context) {
 		}
 	}
 	r.viewMu.Unlock()
-	watchChanged := false
-	recs := make([]store.Incident, 0, len(lp.dirty))
 	for id, in := range lp.dirty {
-		rec, err := in.record()
-		if err != nil {
-			r.log.Error("encode incident", "id", id, "err", err)
-			continue
-		}
-		recs = append(recs, rec)
 		var fps []string
 		if in.watched() {
 			fps = in.firing()
 		}
 		if !slices.Equal(fps, lp.watching[id]) {
-			watchChanged = true
+			lp.watchChanged = true
 			if len(fps) == 0 {
 				delete(lp.watching, id)
 			} else {
@@ -152,20 +167,44 @@ func (r *Remediator) flush(ctx context.Context) {
 			}
 		}
 	}
-	if err := r.store.SaveIncidents(ctx, recs, lp.acks); err != nil {
-		// Kept: saved with the next event, or replayed at the next start.
-		r.log.Error("save incidents", "incidents", len(recs), "inbox_batches", len(lp.acks), "err", err)
-	} else {
-		clear(lp.dirty)
-		lp.acks = lp.acks[:0]
-	}
-	if watchChanged {
+	clear(lp.dirty)
+}
+
+// save hands the watch set over if it changed, and persists the incidents
+// changed since the last save together with the deletion of the inbox
+// batches applied (one transaction: a batch is gone exactly when what it
+// produced is saved).
+func (r *Remediator) save(ctx context.Context) {
+	lp := r.lp
+	lp.urgent, lp.saveAt, lp.lastSave = false, time.Time{}, time.Now()
+	defer func() { lp.saveTook = time.Since(lp.lastSave) }()
+	if lp.watchChanged {
+		lp.watchChanged = false
 		var all []string
 		for _, id := range slices.Sorted(maps.Keys(lp.watching)) {
 			all = append(all, lp.watching[id]...)
 		}
 		r.am.watch(all)
 	}
+	if len(lp.unsaved) == 0 && len(lp.acks) == 0 {
+		return
+	}
+	recs := make([]store.Incident, 0, len(lp.unsaved))
+	for id, in := range lp.unsaved {
+		rec, err := in.record()
+		if err != nil {
+			r.log.Error("encode incident", "id", id, "err", err)
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if err := r.store.SaveIncidents(ctx, recs, lp.acks); err != nil {
+		// Kept: saved with the next event, or replayed at the next start.
+		r.log.Error("save incidents", "incidents", len(recs), "inbox_batches", len(lp.acks), "err", err)
+		return
+	}
+	clear(lp.unsaved)
+	lp.acks = lp.acks[:0]
 }
 
 // sorted returns the open incidents, oldest first.

@@ -41,6 +41,8 @@ const (
 	DefaultPollInterval       = 5 * time.Second
 	DefaultMaxServicesPerHour = 5
 	DefaultQueueSize          = 10000
+	// DefaultSaveEvery is the daemon's Config.SaveEvery.
+	DefaultSaveEvery = time.Second
 )
 
 // Timings of the alerts Claude Ops pushes to Alertmanager.
@@ -71,6 +73,17 @@ type Config struct {
 	// QueueSize is the most alerts waiting for the event loop; beyond,
 	// Enqueue returns webhook.ErrFull.
 	QueueSize int
+	// SaveEvery, if positive, bounds how often the changes that alerts alone
+	// made are saved: at most one save per SaveEvery (and per ten times the
+	// last save's duration), the first change after a quiet spell at once.
+	// In a storm nearly every alert changes another incident between two
+	// passes of the loop, and each save re-encodes whole incidents and
+	// commits with an fsync. The alerts are safe meanwhile: their inbox
+	// batches are deleted only with the save that holds what they produced,
+	// and replayed after a crash; a stop saves. Any other change (a session
+	// started, cancelled or ended, an incident closed) is saved at the end
+	// of its event. Zero saves after every event.
+	SaveEvery time.Duration
 	// DryRun is given to the sessions' handoff.
 	DryRun bool
 	// AlertmanagerURL enables pushing alerts and verifying through the API v2

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,11 +34,14 @@ type Inbox struct {
 	now func() time.Time
 
 	connMu sync.Mutex
-	conn   *sql.Conn // lazily pinned, synchronous=NORMAL
+	conn   *sql.Conn   // lazily pinned, synchronous=NORMAL
+	stmts  *inboxStmts // prepared once on conn
 
 	mu       sync.Mutex
 	pending  []*inboxAppend
 	flushing bool
+
+	commits, appends atomic.Int64 // transactions written and batches in them
 }
 
 type inboxAppend struct {
@@ -69,6 +74,11 @@ func (ib *Inbox) Append(ctx context.Context, data []byte) (int64, error) {
 	}
 	ib.flushing = true
 	for {
+		// Let the requests that are about to append join this commit:
+		// under load, a commit otherwise carries one batch or two.
+		ib.mu.Unlock()
+		runtime.Gosched()
+		ib.mu.Lock()
 		batch := ib.pending
 		ib.pending = nil
 		ib.mu.Unlock()
@@ -83,12 +93,28 @@ func (ib *Inbox) Append(ctx context.Context, data []byte) (int64, error) {
 	}
 }
 
-// writeConn returns the inbox's own connection.
-func (ib *Inbox) writeConn(ctx context.Context) (*sql.Conn, error) {
+// inboxStmts are the statements of an append, prepared once on the inbox's
+// connection: a storm commits thousands of groups a second, and preparing
+// BEGIN, INSERT and COMMIT anew for each (as database/sql's Tx does) cost
+// about as much as writing the rows.
+type inboxStmts struct {
+	begin, insert, commit, rollback *sql.Stmt
+}
+
+func (st *inboxStmts) close() {
+	for _, s := range []*sql.Stmt{st.begin, st.insert, st.commit, st.rollback} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// writeConn returns the inbox's own connection and its statements.
+func (ib *Inbox) writeConn(ctx context.Context) (*inboxStmts, error) {
 	ib.connMu.Lock()
 	defer ib.connMu.Unlock()
-	if ib.conn != nil {
-		return ib.conn, nil
+	if ib.stmts != nil {
+		return ib.stmts, nil
 	}
 	c, err := ib.st.db.Conn(ctx)
 	if err != nil {
@@ -98,9 +124,29 @@ func (ib *Inbox) writeConn(ctx context.Context) (*sql.Conn, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	ib.conn = c
-	return c, nil
+	st := &inboxStmts{}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&st.begin, "BEGIN IMMEDIATE"},
+		{&st.insert, "INSERT INTO inbox (received_ns, data) VALUES (?, ?)"},
+		{&st.commit, "COMMIT"},
+		{&st.rollback, "ROLLBACK"},
+	} {
+		if *p.stmt, err = c.PrepareContext(ctx, p.sql); err != nil {
+			st.close()
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	ib.conn, ib.stmts = c, st
+	return st, nil
 }
+
+// Stats returns how many transactions the appends were written in, and how
+// many batches they held.
+func (ib *Inbox) Stats() (commits, batches int64) { return ib.commits.Load(), ib.appends.Load() }
 
 // Close gives the inbox's connection back; call it before the store's Close.
 func (ib *Inbox) Close() error {
@@ -109,32 +155,19 @@ func (ib *Inbox) Close() error {
 	if ib.conn == nil {
 		return nil
 	}
+	ib.stmts.close()
 	err := ib.conn.Close()
-	ib.conn = nil
+	ib.conn, ib.stmts = nil, nil
 	return err
 }
 
 func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
 	now := toNS(ib.now())
-	conn, err := ib.writeConn(ctx)
+	ib.commits.Add(1)
+	ib.appends.Add(int64(len(batch)))
+	st, err := ib.writeConn(ctx)
 	if err == nil {
-		err = ib.st.writeOn(ctx, conn, func(tx *sql.Tx) error {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (received_ns, data) VALUES (?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for _, a := range batch {
-				res, err := stmt.ExecContext(ctx, now, a.data)
-				if err != nil {
-					return err
-				}
-				if a.id, err = res.LastInsertId(); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = ib.st.locked(ctx, func() error { return st.append(ctx, now, batch) })
 	}
 	for _, a := range batch {
 		if err != nil {
@@ -142,6 +175,31 @@ func (ib *Inbox) write(ctx context.Context, batch []*inboxAppend) {
 		}
 		close(a.done)
 	}
+}
+
+// append inserts the batch in one transaction.
+func (st *inboxStmts) append(ctx context.Context, now int64, batch []*inboxAppend) error {
+	if _, err := st.begin.ExecContext(ctx); err != nil {
+		return err
+	}
+	err := func() error {
+		for _, a := range batch {
+			res, err := st.insert.ExecContext(ctx, now, a.data)
+			if err != nil {
+				return err
+			}
+			if a.id, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		}
+		_, err := st.commit.ExecContext(ctx)
+		return err
+	}()
+	if err != nil {
+		// No harm if the failed statement already ended the transaction.
+		_, _ = st.rollback.ExecContext(ctx)
+	}
+	return err
 }
 
 // Delete removes applied batches.

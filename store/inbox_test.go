@@ -74,6 +74,36 @@ func TestInbox(t *testing.T) {
 	}
 }
 
+// Appends that arrive together share commits (group commit), and each
+// returns only once its own is written.
+func TestInboxGroupCommit(t *testing.T) {
+	s, _ := openTemp(t)
+	ib := NewInbox(s)
+	defer ib.Close()
+	const n = 64
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			if _, err := ib.Append(context.Background(), []byte(`[]`)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	commits, batches := ib.Stats()
+	entries, err := ib.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batches != n || len(entries) != n || commits >= n/2 {
+		t.Errorf("%d batches in %d commits, %d on disk; want %d batches, on disk, in fewer than %d commits", batches, commits, len(entries), n, n/2)
+	}
+	t.Logf("%d batches in %d commits", batches, commits)
+}
+
 func BenchmarkInboxAppend(b *testing.B) {
 	s, _ := openTemp(b)
 	ib := NewInbox(s)
@@ -86,4 +116,6 @@ func BenchmarkInboxAppend(b *testing.B) {
 			}
 		}
 	})
+	commits, batches := ib.Stats()
+	b.ReportMetric(float64(batches)/float64(max(commits, 1)), "batches/commit")
 }

@@ -77,23 +77,23 @@ func (s *Store) Close() error { return s.db.Close() }
 // write runs fn in one BEGIN IMMEDIATE transaction and commits it. The write
 // is durable once write returns nil.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	return s.writeOn(ctx, s.db, fn)
+	return s.locked(ctx, func() error { return s.tx(ctx, fn) })
 }
 
-// txBeginner is a *sql.DB or a *sql.Conn.
-type txBeginner interface {
-	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
-}
-
-// writeOn is write on a given pool or connection; writers stay queued in Go.
-func (s *Store) writeOn(ctx context.Context, db txBeginner, fn func(tx *sql.Tx) error) (err error) {
+// locked runs fn as this process's only writer: writers stay queued in Go.
+func (s *Store) locked(ctx context.Context, fn func() error) error {
 	select {
 	case s.wsem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.wsem }()
-	tx, err := db.BeginTx(ctx, nil)
+	return fn()
+}
+
+// tx runs fn in a transaction of the pool and commits it.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,88 @@
+package stormload
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/claude-ops/claude-ops/webhook"
+)
+
+// TestBuild checks the storm's shape, and that the webhook accepts every
+// notification of it.
+func TestBuild(t *testing.T) {
+	s := Storm{Alerts: 1000, Services: 50, PerRequest: 3, ResolvedShare: 0.2, Seed: 1}
+	ns := s.Build(1)
+	firing, resolved, twins := 0, 0, 0
+	services := map[string]bool{}
+	fps := map[string]bool{}
+	for i, n := range ns {
+		_, alerts, rejected, err := webhook.Decode(n.Body, nil)
+		if err != nil || len(rejected) > 0 || len(alerts) != n.Alerts || n.Alerts > 3 {
+			t.Fatalf("notification %d: %v, %d rejected, %d alerts of %d", i, err, len(rejected), len(alerts), n.Alerts)
+		}
+		for j, a := range alerts {
+			if a.Service != n.Service || a.Fingerprint != n.Fingerprints[j] || a.Status != map[bool]string{true: "resolved", false: "firing"}[n.Resolved] {
+				t.Fatalf("notification %d alert %d: %+v", i, j, a)
+			}
+		}
+		services[n.Service] = true
+		if n.Resolved {
+			resolved += n.Alerts
+			// Its firing twin is right before or right after it.
+			if !(i > 0 && !ns[i-1].Resolved && ns[i-1].Fingerprints[0] == n.Fingerprints[0] ||
+				i+1 < len(ns) && !ns[i+1].Resolved && ns[i+1].Fingerprints[0] == n.Fingerprints[0]) {
+				t.Fatalf("resolved notification %d has no adjacent firing twin", i)
+			}
+			twins++
+			continue
+		}
+		firing += n.Alerts
+		for _, fp := range n.Fingerprints {
+			if fps[fp] {
+				t.Fatalf("fingerprint %s twice", fp)
+			}
+			fps[fp] = true
+		}
+	}
+	if firing != 1000 || len(services) != 50 || twins == 0 || resolved == 0 {
+		t.Errorf("%d firing alerts over %d services, %d resolved in %d notifications", firing, len(services), resolved, twins)
+	}
+	t.Log(Describe(ns))
+}
+
+func TestRun(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		if n.Add(1)%10 == 0 {
+			w.Header().Set("Connection", "close") // a client must open a new connection
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, "ok\n")
+	}))
+	defer srv.Close()
+	ns := Storm{Alerts: 300, Services: 7, ResolvedShare: 0.1, Seed: 2}.Build(1)
+	res, err := Run(context.Background(), Target{Name: "t", URL: srv.URL + "/hook", Token: "tok"}, ns, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Codes[202] != len(ns) || res.Non2xx() != 0 || len(res.Latencies) != len(ns) || int(n.Load()) != len(ns) {
+		t.Fatalf("codes %s, %d requests served, %d sent", res.CodesString(), n.Load(), len(ns))
+	}
+	for i, ok := range res.Accepted {
+		if !ok {
+			t.Fatalf("notification %d not accepted", i)
+		}
+	}
+	if res.Quantile(0.5) > res.Quantile(0.99) || res.Quantile(0.99) > res.Quantile(1) || res.ReqPerSec() <= 0 {
+		t.Errorf("quantiles %v %v %v", res.Quantile(0.5), res.Quantile(0.99), res.Quantile(1))
+	}
+}
