@@ -3,8 +3,10 @@ package app
 import (
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -32,26 +34,7 @@ var noSeriesAtStart = map[string]string{
 // and gathers its registry once: every family registered has series before
 // any event, but those of noSeriesAtStart.
 func TestEveryFamilyHasSeriesAtStart(t *testing.T) {
-	dir := t.TempDir()
-	ka := kingpin.New("claude-ops", "")
-	ka.Terminate(nil)
-	o := RegisterFlags(ka)
-	if _, err := ka.Parse([]string{
-		"--state.dir=" + filepath.Join(dir, "state"), "--results.dir=" + filepath.Join(dir, "results"),
-		"--repos.dir=" + filepath.Join(dir, "repos"), "--web.listen-address=127.0.0.1:0",
-		"--engine.host=unix://" + filepath.Join(dir, "no-engine.sock"), "--sandbox.disable", "--webhook.no-auth",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Validate(ka.Model()); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ANTHROPIC_API_KEY", "sk-test")
-	a, err := New(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
+	a := newTestApp(t)
 	mfs, err := a.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -78,4 +61,46 @@ func TestEveryFamilyHasSeriesAtStart(t *testing.T) {
 	if len(a.reg.names) < 40 {
 		t.Errorf("only %d families registered: the registry misses some", len(a.reg.names))
 	}
+}
+
+// TestEveryFamilyInSpec: the contract names every family the daemon
+// registers, so that none is emitted undocumented.
+func TestEveryFamilyInSpec(t *testing.T) {
+	a := newTestApp(t)
+	spec, err := os.ReadFile("../docs/SPEC.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range a.reg.names {
+		if strings.HasPrefix(name, "claudeops_") && !strings.Contains(string(spec), name) {
+			t.Errorf("docs/SPEC.md does not name %s", name)
+		}
+	}
+}
+
+// newTestApp builds the whole daemon on throwaway dirs, without an engine
+// or a sandbox; nothing runs.
+func newTestApp(t *testing.T) *App {
+	t.Helper()
+	dir := t.TempDir()
+	ka := kingpin.New("claude-ops", "")
+	ka.Terminate(nil)
+	o := RegisterFlags(ka)
+	if _, err := ka.Parse([]string{
+		"--state.dir=" + filepath.Join(dir, "state"), "--results.dir=" + filepath.Join(dir, "results"),
+		"--repos.dir=" + filepath.Join(dir, "repos"), "--web.listen-address=127.0.0.1:0",
+		"--engine.host=unix://" + filepath.Join(dir, "no-engine.sock"), "--sandbox.disable", "--webhook.no-auth",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Validate(ka.Model()); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ANTHROPIC_API_KEY", "sk-test")
+	a, err := New(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.close)
+	return a
 }
