@@ -1,37 +1,12 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
+	"github.com/claude-ops/claude-ops/internal/stormload"
 )
-
-// rss reads a process's resident set (current and peak) in bytes.
-func rss(pid int) (cur, peak int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			cur = n << 10
-		case "VmHWM:":
-			peak = n << 10
-		}
-	}
-	return cur, peak
-}
 
 // BenchmarkIdleRSS reports the daemon's resident memory after start-up and a
 // Tier 1 run, idle.
@@ -47,6 +22,6 @@ func BenchmarkIdleRSS(b *testing.B) {
 	for b.Loop() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	cur, _ := rss(dm.cmd.Process.Pid)
+	cur, _ := stormload.Memory(dm.cmd.Process.Pid)
 	b.ReportMetric(float64(cur)/(1<<20), "idle-RSS-MB")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/claude-ops/claude-ops/internal/fakeapi"
+	"github.com/claude-ops/claude-ops/internal/stormload"
 )
 
 // stormStub answers like the CLI after a second, with a result of the
@@ -57,7 +58,7 @@ func storm(b *testing.B, stub string, clients int) {
 			ss := dm.sessions(b)
 			return len(ss) == 1 && ss[0].Outcome != "running"
 		})
-		_, before := rss(dm.cmd.Process.Pid)
+		_, before := stormload.Memory(dm.cmd.Process.Pid)
 
 		var mu sync.Mutex
 		var lat []time.Duration
@@ -188,7 +189,7 @@ func storm(b *testing.B, stub string, clients int) {
 		if overlap > concurrency {
 			b.Errorf("%d sessions ran at once, limit %d", overlap, concurrency)
 		}
-		_, peak := rss(dm.cmd.Process.Pid)
+		_, peak := stormload.Memory(dm.cmd.Process.Pid)
 		b.ReportMetric(float64(before)/(1<<20), "pre-storm-peak-RSS-MB")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MB")
 		dm.stop(b, 20*time.Second)
