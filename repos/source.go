@@ -27,10 +27,11 @@ type SourceConfig struct {
 // claudeops_repo_errors and claudeops_repo_mcp_conflicts and publishes the
 // inventory, which Inventory returns without reading anything.
 type Source struct {
-	cfg  SourceConfig
-	cur  atomic.Pointer[Inventory]
-	reqs chan sourceReq
-	done chan struct{} // closed when Run returns
+	cfg     SourceConfig
+	cur     atomic.Pointer[Inventory]
+	reqs    chan sourceReq
+	running atomic.Bool   // Run is answering
+	done    chan struct{} // closed when Run returns
 
 	// Owned by the actor (and by NewSource before it runs).
 	hash      string
@@ -68,6 +69,7 @@ func NewSource(cfg SourceConfig) *Source {
 // Run answers reload requests until ctx is done.
 func (s *Source) Run(ctx context.Context) error {
 	defer close(s.done)
+	s.running.Store(true)
 	for {
 		select {
 		case <-ctx.Done():
@@ -82,14 +84,17 @@ func (s *Source) Run(ctx context.Context) error {
 func (s *Source) Inventory() *Inventory { return s.cur.Load() }
 
 // Fresh is the inventory as the repos are now: re-read when they changed
-// since the latest read. When Run has stopped, or ctx is done first, the
-// latest read.
+// since the latest read. Before Run starts (NewSource has just read them),
+// after it stopped, or when ctx is done first: the latest read.
 func (s *Source) Fresh(ctx context.Context) *Inventory { return s.ask(ctx, false) }
 
 // Reload re-reads the repos whether they changed or not.
 func (s *Source) Reload(ctx context.Context) *Inventory { return s.ask(ctx, true) }
 
 func (s *Source) ask(ctx context.Context, force bool) *Inventory {
+	if !s.running.Load() {
+		return s.cur.Load()
+	}
 	r := sourceReq{force: force, reply: make(chan *Inventory, 1)}
 	select {
 	case s.reqs <- r:

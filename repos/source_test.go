@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -29,9 +30,18 @@ func TestSourceOneReloadPath(t *testing.T) {
 	hash, hashes := "v1", 0
 	reg := prometheus.NewRegistry()
 	s := NewSource(SourceConfig{Dir: dir, Registerer: reg, Hash: func() (string, error) { hashes++; return hash, nil }})
+	// Before Run: the read NewSource made, at once (nothing blocks).
+	write("early rules")
+	if got := s.Fresh(context.Background()).RulesFor("shop"); !strings.Contains(got, "first rules") {
+		t.Fatalf("before Run: %q", got)
+	}
+	write("first rules")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
+	for !s.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
 
 	if got := s.Inventory().RulesFor("shop"); !strings.Contains(got, "first rules") {
 		t.Fatalf("first read: %q", got)
