@@ -2,6 +2,7 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -27,9 +28,7 @@ func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error 
 	}
 	var id int64
 	if r.inbox != nil {
-		// json.Marshal's bytes without its reflection (replayInbox reads
-		// them with json.Unmarshal).
-		data, err := webhook.AppendJSON(make([]byte, 0, 1024*len(alerts)), alerts)
+		data, err := json.Marshal(alerts) // replayInbox reads them back
 		if err != nil {
 			return fmt.Errorf("remediator: encode alerts: %w", err)
 		}
