@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/alertmanager/template"
 	"github.com/prometheus/common/model"
 )
 
@@ -45,28 +46,13 @@ type Notification struct {
 	Fingerprints []string
 }
 
-// alert and message are Alertmanager's webhook payload (notify/webhook).
-type alert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
-
+// message is Alertmanager's webhook payload: notify/webhook.Message, whose
+// package would bring Alertmanager's notifiers into the build.
 type message struct {
-	Receiver          string            `json:"receiver"`
-	Status            string            `json:"status"`
-	Alerts            []alert           `json:"alerts"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	TruncatedAlerts   uint64            `json:"truncatedAlerts"`
+	*template.Data
+	Version         string `json:"version"`
+	GroupKey        string `json:"groupKey"`
+	TruncatedAlerts uint64 `json:"truncatedAlerts"`
 }
 
 var alertnames = []string{"InstanceDown", "HighErrorRate", "HighLatency", "TargetMissing"}
@@ -85,7 +71,7 @@ func (s Storm) Build(round int) []Notification {
 	rng := rand.New(rand.NewPCG(s.Seed, uint64(round)))
 	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(round) * time.Hour)
 	// Alert i concerns service i % Services.
-	bySvc := make([][]alert, s.Services)
+	bySvc := make([][]template.Alert, s.Services)
 	for i := range s.Alerts {
 		svc := i % s.Services
 		name := alertnames[(i/s.Services)%len(alertnames)]
@@ -103,7 +89,7 @@ func (s Storm) Build(round int) []Notification {
 		for k, v := range labels {
 			ls[model.LabelName(k)] = model.LabelValue(v)
 		}
-		bySvc[svc] = append(bySvc[svc], alert{
+		bySvc[svc] = append(bySvc[svc], template.Alert{
 			Status: "firing",
 			Labels: labels,
 			Annotations: map[string]string{
@@ -118,9 +104,9 @@ func (s Storm) Build(round int) []Notification {
 	}
 	// Notifications of at most PerRequest alerts of one service, the
 	// services interleaved: every service is hit from the start.
-	var groups [][][]alert
+	var groups [][][]template.Alert
 	for _, as := range bySvc {
-		var g [][]alert
+		var g [][]template.Alert
 		for len(as) > 0 {
 			n := min(len(as), s.PerRequest)
 			g = append(g, as[:n])
@@ -155,7 +141,7 @@ func (s Storm) Build(round int) []Notification {
 	return out
 }
 
-func notification(as []alert, resolved bool) Notification {
+func notification(as []template.Alert, resolved bool) Notification {
 	as = slices.Clone(as)
 	status := "firing"
 	if resolved {
@@ -168,13 +154,15 @@ func notification(as []alert, resolved bool) Notification {
 	svc := as[0].Labels["service"]
 	name := as[0].Labels["alertname"]
 	m := message{
-		Receiver: "claude-ops", Status: status, Alerts: as,
-		GroupLabels:       map[string]string{"alertname": name, "service": svc},
-		CommonLabels:      map[string]string{"alertname": name, "service": svc, "job": "node", "severity": "critical"},
-		CommonAnnotations: map[string]string{"runbook_url": "https://runbooks.example.org/" + name},
-		ExternalURL:       "http://alertmanager.example.org:9093",
-		Version:           "4",
-		GroupKey:          fmt.Sprintf(`{}/{severity="critical"}:{alertname=%q, service=%q}`, name, svc),
+		Data: &template.Data{
+			Receiver: "claude-ops", Status: status, Alerts: as,
+			GroupLabels:       template.KV{"alertname": name, "service": svc},
+			CommonLabels:      template.KV{"alertname": name, "service": svc, "job": "node", "severity": "critical"},
+			CommonAnnotations: template.KV{"runbook_url": "https://runbooks.example.org/" + name},
+			ExternalURL:       "http://alertmanager.example.org:9093",
+		},
+		Version:  "4",
+		GroupKey: fmt.Sprintf(`{}/{severity="critical"}:{alertname=%q, service=%q}`, name, svc),
 	}
 	body, err := json.Marshal(m)
 	if err != nil {
