@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,22 +201,33 @@ func (st *inboxStmts) append(ctx context.Context, now int64, batch []*inboxAppen
 	return err
 }
 
-// Delete removes applied batches.
+// Delete removes batches (one the remediator refused after all); applied
+// ones go with the incidents they changed (Store.SaveIncidents).
 func (ib *Inbox) Delete(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	q := `DELETE FROM inbox WHERE id IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
-	err := ib.st.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
-	})
-	if err != nil {
+	if err := ib.st.write(ctx, func(tx *sql.Tx) error { return deleteBatches(ctx, tx, ids) }); err != nil {
 		return fmt.Errorf("store: delete from inbox: %w", err)
+	}
+	return nil
+}
+
+// deleteBatches deletes the inbox batches ids in tx; ids not in the inbox
+// are ignored.
+func deleteBatches(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	del, err := tx.PrepareContext(ctx, `DELETE FROM inbox WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer del.Close()
+	for _, id := range ids {
+		if _, err := del.ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("inbox batch %d: %w", id, err)
+		}
 	}
 	return nil
 }

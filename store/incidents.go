@@ -67,19 +67,7 @@ ON CONFLICT (id) DO UPDATE SET
 				}
 			}
 		}
-		if len(applied) > 0 {
-			del, err := tx.PrepareContext(ctx, `DELETE FROM inbox WHERE id = ?`)
-			if err != nil {
-				return err
-			}
-			defer del.Close()
-			for _, id := range applied {
-				if _, err := del.ExecContext(ctx, id); err != nil {
-					return fmt.Errorf("inbox batch %d: %w", id, err)
-				}
-			}
-		}
-		return nil
+		return deleteBatches(ctx, tx, applied)
 	})
 	if err != nil {
 		return fmt.Errorf("store: save incidents: %w", err)
