@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -72,12 +73,44 @@ func requireTool(t testing.TB, name, install string) string {
 // freePort returns a loopback address nobody listens on.
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below the kernel's ephemeral range (32768-60999 here): a port from
+	// 127.0.0.1:0 is free when this returns, but any outgoing connection of
+	// the machine may take it before the daemon binds it (CI saw
+	// "address already in use"). Here only another test's freePort could,
+	// and a port is handed out once per test binary.
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if !portsTaken.claim(port) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port in 20000-31999")
+	return ""
+}
+
+// portsTaken are the ports freePort handed out in this test binary.
+var portsTaken = &portSet{m: map[int]bool{}}
+
+type portSet struct {
+	mu sync.Mutex
+	m  map[int]bool
+}
+
+func (s *portSet) claim(p int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[p] {
+		return false
+	}
+	s.m[p] = true
+	return true
 }
 
 // proc is a process started by a test, with its output kept for failures.
