@@ -293,8 +293,12 @@ func (a *App) build() error {
 	if err != nil {
 		return err
 	}
-	inbox := store.NewInbox(st)
-	a.onClose(func() { _ = inbox.Close() }) // before the store's
+	// The webhook's inbox: acknowledged batches, until a save applies them.
+	inbox, err := openInbox(ctx, st, filepath.Join(o.stateDir, "inbox"), logger.With("component", "inbox"))
+	if err != nil {
+		return fmt.Errorf("open inbox: %w", err)
+	}
+	a.onClose(func() { _ = inbox.Close() })
 	// --alertmanager.url's client, and where its needs-human alert goes (deploy.go).
 	amc, stopAMCheck, err := newAlertmanager(o, logger)
 	if err != nil {

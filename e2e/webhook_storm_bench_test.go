@@ -187,7 +187,8 @@ func BenchmarkWebhookStorm(b *testing.B) {
 
 // goBuild builds the main package in dir into out (a plain build). With
 // pprof, the build writes a CPU profile to $CLAUDEOPS_CPUPROFILE between
-// GET /start and GET /stop on $CLAUDEOPS_PPROF_ADDR: a file added by
+// GET /start and GET /stop on $CLAUDEOPS_PPROF_ADDR, and at the stop a heap
+// profile to the same name with ".heap" appended: a file added by
 // -overlay, so no production build carries it.
 func goBuild(b *testing.B, dir, out string, pprof bool) {
 	b.Helper()
@@ -241,11 +242,28 @@ func init() {
 	})
 	mux.HandleFunc("/stop", func(w http.ResponseWriter, r *http.Request) {
 		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
+		err := f.Close()
+		if err == nil {
+			err = writeHeap(file + ".heap")
+		}
+		if err != nil {
 			http.Error(w, err.Error(), 500)
 		}
 	})
 	go http.ListenAndServe(addr, mux) //nolint:errcheck
+}
+
+// writeHeap writes the heap profile (in use and allocated since start).
+func writeHeap(name string) error {
+	h, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(h, 0); err != nil {
+		h.Close()
+		return err
+	}
+	return h.Close()
 }
 `
 

@@ -9,43 +9,68 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/claude-ops/claude-ops/store"
+	"github.com/claude-ops/claude-ops/inbox"
 	"github.com/claude-ops/claude-ops/webhook"
 )
 
-// memInbox is an Inbox in memory that survives "restarts" of the remediator.
+// memInbox is an Inbox in memory that survives "restarts" of the
+// remediator; like inbox.Open with Options.After, it replays the batches
+// after the number its store saved.
 type memInbox struct {
 	mu      sync.Mutex
-	next    int64
-	entries []store.InboxEntry
+	next    uint64
+	records []inbox.Record
 	fail    bool
+	st      *fakeStore // the store whose applied number it follows (newHarness)
 }
 
-func (m *memInbox) Append(_ context.Context, data []byte) (int64, error) {
+func (m *memInbox) Append(_ context.Context, data []byte, commit func(uint64) error) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail {
 		return 0, errors.New("disk full")
 	}
 	m.next++
-	m.entries = append(m.entries, store.InboxEntry{ID: m.next, Data: slices.Clone(data)})
+	m.records = append(m.records, inbox.Record{Seq: m.next, Data: slices.Clone(data)})
+	if commit != nil {
+		if err := commit(m.next); err != nil {
+			return 0, err
+		}
+	}
 	return m.next, nil
 }
 
-func (m *memInbox) Delete(_ context.Context, ids []int64) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.entries = slices.DeleteFunc(m.entries, func(e store.InboxEntry) bool { return slices.Contains(ids, e.ID) })
+func (m *memInbox) Replay(fn func(inbox.Record) error) error {
+	for _, rec := range m.unapplied() {
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func (m *memInbox) Load(context.Context) ([]store.InboxEntry, error) {
+func (m *memInbox) Applied(seq uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Clone(m.entries), nil
+	m.records = slices.DeleteFunc(m.records, func(r inbox.Record) bool { return r.Seq <= seq })
+	return nil
 }
 
-func (m *memInbox) len() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.entries) }
+// unapplied returns the batches a restart would replay.
+func (m *memInbox) unapplied() []inbox.Record {
+	after := m.st.inboxApplied()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []inbox.Record
+	for _, r := range m.records {
+		if r.Seq > after {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (m *memInbox) len() int { return len(m.unapplied()) }
 
 func TestInboxReplaysWhatWasAcknowledged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -59,7 +84,7 @@ func TestInboxReplaysWhatWasAcknowledged(t *testing.T) {
 		}
 
 		// The next process replays them: one incident, one session, and the
-		// batches are deleted once the incident is persisted.
+		// batches count as applied once the incident is persisted.
 		h := newHarness(t, setup{st: st, inbox: ib}).start()
 		h.waitCalls(1)
 		in := h.waitState("db", StateTier2)
@@ -87,24 +112,32 @@ func TestInboxFailureRefusesTheRequest(t *testing.T) {
 	})
 }
 
+// A batch refused for a full queue is never applied, and the next save
+// marks it as done: a restart does not replay it.
 func TestInboxFullQueueForgetsTheBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ib := &memInbox{}
-		h := newHarness(t, setup{inbox: ib, cfg: Config{QueueSize: 1}})
+		ib, st := &memInbox{}, newFakeStore()
+		h := newHarness(t, setup{st: st, inbox: ib, cfg: Config{QueueSize: 1}})
 		h.fire("db", "Down") // fills the queue: the loop is not running
 		err := h.r.Enqueue(context.Background(), []webhook.Alert{alert("web", "Down", "firing")})
 		if !errors.Is(err, webhook.ErrFull) {
 			t.Fatalf("Enqueue past the queue size = %v, want ErrFull", err)
 		}
-		if ib.len() != 1 {
-			t.Errorf("inbox holds %d batches, want only the accepted one", ib.len())
+		h.start()
+		h.waitCalls(1)
+		eventually(t, "both batches done with the save", func() bool { return ib.len() == 0 })
+		h.stop()
+		again := newHarness(t, setup{st: st, inbox: ib}).start()
+		again.waitState("db", StateTier2)
+		if in, ok := again.incident("web"); ok {
+			t.Errorf("the refused batch was applied after a restart: %+v", in)
 		}
 	})
 }
 
-// An inbox batch goes only with the save of what it produced: while saves
-// fail, the batch stays (a restart would replay it); the next save that
-// works writes the incidents and deletes it together.
+// An inbox batch counts as applied only with the save of what it produced:
+// while saves fail, a restart would replay it; the next save that works
+// writes the incidents and the applied number together.
 func TestInboxDeletedWithTheSave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ib, st := &memInbox{}, newFakeStore()

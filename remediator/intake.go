@@ -26,26 +26,27 @@ func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error 
 	if r.full(len(alerts)) {
 		return webhook.ErrFull
 	}
-	var id int64
-	if r.inbox != nil {
-		data, err := json.Marshal(alerts) // replayInbox reads them back
-		if err != nil {
-			return fmt.Errorf("remediator: encode alerts: %w", err)
+	if r.inbox == nil {
+		if !r.add(alerts, 0) {
+			return webhook.ErrFull
 		}
-		if id, err = r.inbox.Append(ctx, data); err != nil {
-			return err
-		}
+		return nil
 	}
-	if !r.add(alerts, id) {
-		if id != 0 {
-			// Refused after all: forget it, Alertmanager sends it again.
-			if err := r.inbox.Delete(context.WithoutCancel(ctx), []int64{id}); err != nil {
-				r.log.Error("inbox: delete a refused batch", "err", err)
-			}
-		}
-		return webhook.ErrFull
+	data, err := json.Marshal(alerts) // replayInbox reads them back
+	if err != nil {
+		return fmt.Errorf("remediator: encode alerts: %w", err)
 	}
-	return nil
+	// Queued in the inbox's order. A batch refused here (the queue filled
+	// meanwhile) is written but never applied: the next save marks it as
+	// done; a crash before that replays it, as if Alertmanager's retry had
+	// come.
+	_, err = r.inbox.Append(ctx, data, func(seq uint64) error {
+		if !r.add(alerts, seq) {
+			return webhook.ErrFull
+		}
+		return nil
+	})
+	return err
 }
 
 func (r *Remediator) full(n int) bool {
@@ -54,17 +55,17 @@ func (r *Remediator) full(n int) bool {
 	return len(r.queue)+n > r.cfg.QueueSize
 }
 
-// add queues alerts (from inbox batch id, 0 for none) unless the queue is full.
-func (r *Remediator) add(alerts []webhook.Alert, id int64) bool {
+// add queues alerts (from inbox batch seq, 0 for none) unless the queue is
+// full. A refused batch still counts as done once the batches queued before
+// it are applied: it is never replayed after the next save.
+func (r *Remediator) add(alerts []webhook.Alert, seq uint64) bool {
 	r.mu.Lock()
+	r.queueSeq = max(r.queueSeq, seq)
 	if len(r.queue)+len(alerts) > r.cfg.QueueSize {
 		r.mu.Unlock()
 		return false
 	}
 	r.queue = append(r.queue, alerts...)
-	if id != 0 {
-		r.queueIDs = append(r.queueIDs, id)
-	}
 	r.m.queueDepth.Set(float64(len(r.queue)))
 	r.mu.Unlock()
 	r.poke()
@@ -89,18 +90,16 @@ func (r *Remediator) poke() {
 	}
 }
 
-// take returns the queued alerts, their inbox batches and the refusals;
-// giveBack gives the alert slice
-// back for reuse.
-func (r *Remediator) take() (alerts []webhook.Alert, ids []int64, refs []refusal) {
+// take returns the queued alerts, the inbox number of the last batch
+// queued and the refusals; giveBack gives the alert slice back for reuse.
+func (r *Remediator) take() (alerts []webhook.Alert, seq uint64, refs []refusal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	alerts, r.queue = r.queue, r.spare[:0]
 	r.spare = nil
-	ids, r.queueIDs = r.queueIDs, nil
 	refs, r.refusals = r.refusals, nil
 	r.m.queueDepth.Set(0)
-	return alerts, ids, refs
+	return alerts, r.queueSeq, refs
 }
 
 func (r *Remediator) giveBack(alerts []webhook.Alert) {
@@ -112,11 +111,13 @@ func (r *Remediator) giveBack(alerts []webhook.Alert) {
 	r.mu.Unlock()
 }
 
-// drain handles what Enqueue and CooldownRefused queued. The inbox batches
-// drained are deleted with the incidents they touched (flush).
+// drain handles what Enqueue and CooldownRefused queued. The inbox number
+// of the last batch drained is saved with the incidents they touched
+// (flush): batches are queued in the inbox's order, so every batch up to it
+// is applied.
 func (r *Remediator) drain(ctx context.Context) {
-	alerts, ids, refs := r.take()
-	r.lp.acks = append(r.lp.acks, ids...)
+	alerts, seq, refs := r.take()
+	r.lp.applied = max(r.lp.applied, seq)
 	for _, rf := range refs {
 		if in := r.lp.byID[rf.incident]; in != nil {
 			r.handle(ctx, in, evLimitRefused{Reason: rf.reason})

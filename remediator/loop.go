@@ -30,7 +30,8 @@ type loopState struct {
 	saveTook     time.Duration                      // how long the last save took
 	watching     map[string][]string                // incident → fingerprints Alertmanager is polled for
 	watchChanged bool                               // watching changed since the watch set was handed over
-	acks         []int64                            // inbox batches applied, deleted once persisted
+	applied      uint64                             // the inbox number of the last batch applied
+	savedApplied uint64                             // applied, as last saved
 	pushes       []PostableAlert                    // to push at the end of the event
 	results      chan result
 	quit         chan struct{} // closed when the loop stops

@@ -10,14 +10,15 @@ import (
 	"sort"
 	"time"
 
+	"github.com/claude-ops/claude-ops/inbox"
 	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
 )
 
 // Persistence: Resume loads the open incidents and replays the inbox; after
-// each event, flush publishes the incidents that changed, saves them and
-// deletes the inbox batches applied in one transaction, and tells the
-// Alertmanager watch what to poll.
+// each event, flush publishes the incidents that changed, saves them with
+// the inbox number of the last batch applied in one transaction, and tells
+// the Alertmanager watch what to poll.
 
 // Resume loads the open incidents from the store so that Run carries them
 // on: a tier that was running runs again, verification goes on until its
@@ -70,7 +71,7 @@ func (r *Remediator) Resume(ctx context.Context) error {
 			}
 		}
 	}
-	if err := r.replayInbox(ctx); err != nil {
+	if err := r.replayInbox(); err != nil {
 		return err
 	}
 	lp.resumed = true
@@ -80,28 +81,29 @@ func (r *Remediator) Resume(ctx context.Context) error {
 
 // replayInbox queues the batches acknowledged before the last stop and not
 // applied then; the loop's first event applies them.
-func (r *Remediator) replayInbox(ctx context.Context) error {
+func (r *Remediator) replayInbox() error {
 	if r.inbox == nil {
 		return nil
 	}
-	entries, err := r.inbox.Load(ctx)
-	if err != nil {
-		return fmt.Errorf("remediator: load inbox: %w", err)
-	}
-	for _, e := range entries {
+	n := 0
+	err := r.inbox.Replay(func(rec inbox.Record) error {
 		var alerts []webhook.Alert
-		if err := json.Unmarshal(e.Data, &alerts); err != nil {
-			r.log.Error("inbox: dropping a batch that does not decode", "id", e.ID, "err", err)
-			r.lp.acks = append(r.lp.acks, e.ID)
-			continue
+		if err := json.Unmarshal(rec.Data, &alerts); err != nil {
+			r.log.Error("inbox: dropping a batch that does not decode", "seq", rec.Seq, "err", err)
+			alerts = nil
 		}
+		n++
 		r.mu.Lock()
 		r.queue = append(r.queue, alerts...)
-		r.queueIDs = append(r.queueIDs, e.ID)
+		r.queueSeq = max(r.queueSeq, rec.Seq)
 		r.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remediator: replay inbox: %w", err)
 	}
-	if len(entries) > 0 {
-		r.log.Info("replaying alerts acknowledged before the last stop", "batches", len(entries))
+	if n > 0 {
+		r.log.Info("replaying alerts acknowledged before the last stop", "batches", n)
 		r.poke()
 	}
 	return nil
@@ -120,7 +122,7 @@ func (r *Remediator) flush(ctx context.Context) {
 	if len(lp.dirty) > 0 {
 		r.publish()
 	}
-	if len(lp.unsaved) == 0 && len(lp.acks) == 0 && !lp.watchChanged {
+	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied && !lp.watchChanged {
 		lp.urgent = false
 		return
 	}
@@ -171,9 +173,9 @@ func (r *Remediator) publish() {
 }
 
 // save hands the watch set over if it changed, and persists the incidents
-// changed since the last save together with the deletion of the inbox
-// batches applied (one transaction: a batch is gone exactly when what it
-// produced is saved).
+// changed since the last save together with the inbox number of the last
+// batch applied (one transaction: a batch counts as applied exactly when
+// what it produced is saved).
 func (r *Remediator) save(ctx context.Context) {
 	lp := r.lp
 	lp.urgent, lp.saveAt, lp.lastSave = false, time.Time{}, time.Now()
@@ -186,7 +188,7 @@ func (r *Remediator) save(ctx context.Context) {
 		}
 		r.am.watch(all)
 	}
-	if len(lp.unsaved) == 0 && len(lp.acks) == 0 {
+	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied {
 		return
 	}
 	recs := make([]store.Incident, 0, len(lp.unsaved))
@@ -198,13 +200,20 @@ func (r *Remediator) save(ctx context.Context) {
 		}
 		recs = append(recs, rec)
 	}
-	if err := r.store.SaveIncidents(ctx, recs, lp.acks); err != nil {
+	if err := r.store.SaveIncidents(ctx, recs, lp.applied); err != nil {
 		// Kept: saved with the next event, or replayed at the next start.
-		r.log.Error("save incidents", "incidents", len(recs), "inbox_batches", len(lp.acks), "err", err)
+		r.log.Error("save incidents", "incidents", len(recs), "inbox_applied", lp.applied, "err", err)
 		return
 	}
 	clear(lp.unsaved)
-	lp.acks = lp.acks[:0]
+	if lp.applied != lp.savedApplied {
+		lp.savedApplied = lp.applied
+		if r.inbox != nil {
+			if err := r.inbox.Applied(lp.applied); err != nil {
+				r.log.Warn("inbox: cannot remove applied segments", "err", err)
+			}
+		}
+	}
 }
 
 // sorted returns the open incidents, oldest first.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/claude-ops/claude-ops/inbox"
 	"github.com/claude-ops/claude-ops/prompts"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
@@ -79,8 +80,8 @@ type Config struct {
 	// In a storm nearly every alert changes another incident between two
 	// passes of the loop, and each save re-encodes whole incidents and
 	// commits with an fsync. The alerts are safe meanwhile: their inbox
-	// batches are deleted only with the save that holds what they produced,
-	// and replayed after a crash; a stop saves. Any other change (a session
+	// batches count as applied only with the save that holds what they
+	// produced, and are replayed after a crash; a stop saves. Any other change (a session
 	// started, cancelled or ended, an incident closed) is saved at the end
 	// of its event. Zero saves after every event.
 	SaveEvery time.Duration
@@ -113,9 +114,9 @@ type LiveSessions interface {
 
 // Store persists incidents (*store.Store).
 type Store interface {
-	// SaveIncidents saves incidents and deletes the inbox batches (Inbox
-	// ids) whose alerts they applied, in one transaction.
-	SaveIncidents(ctx context.Context, ins []store.Incident, applied []int64) error
+	// SaveIncidents saves incidents and, in the same transaction, raises
+	// the inbox's applied sequence number to applied (0: unchanged).
+	SaveIncidents(ctx context.Context, ins []store.Incident, applied uint64) error
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	OpenIncidents(ctx context.Context) ([]store.Incident, error)
 	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)
@@ -152,9 +153,9 @@ type Deps struct {
 	// Registerer receives the remediator's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Inbox nil: the queue lives in memory only, and alerts acknowledged
-	// just before a crash wait for Alertmanager's next resend. It must be
-	// the Store's inbox (store.NewInbox): Store.SaveIncidents deletes the
-	// batches applied.
+	// just before a crash wait for Alertmanager's next resend. Its batches
+	// after the Store's applied number must be the ones Replay hands over
+	// (inbox.Open with Options.After = Store.InboxApplied).
 	Inbox Inbox
 	// Canonical, if set, names the service an alert's service label means
 	// (the catalog's canonical name of a container alias, "/name", ...):
@@ -168,13 +169,16 @@ type Deps struct {
 	OnClose func(Incident)
 }
 
-// Inbox is a durable queue: Enqueue appends each batch before it answers, the
-// loop deletes batches in the transaction that persists the incidents they
-// touched (Store.SaveIncidents), and Resume replays what is left. A replayed firing alert joins its incident.
+// Inbox is a durable log of batches (*inbox.Log): Enqueue appends each batch
+// before it answers and queues it in Append's commit, so batches reach the
+// queue in the order they are numbered; the loop saves the highest number
+// applied with the incidents it changed (Store.SaveIncidents) and then
+// tells Applied; Resume replays the batches after the last number saved.
+// A replayed alert is applied as if it came again.
 type Inbox interface {
-	Append(ctx context.Context, data []byte) (int64, error)
-	Delete(ctx context.Context, ids []int64) error
-	Load(ctx context.Context) ([]store.InboxEntry, error)
+	Append(ctx context.Context, data []byte, commit func(seq uint64) error) (uint64, error)
+	Replay(fn func(inbox.Record) error) error
+	Applied(seq uint64) error
 }
 
 // Remediator is the incident state machine. Create it with New, call Resume
@@ -197,7 +201,7 @@ type Remediator struct {
 	mu       sync.Mutex
 	queue    []webhook.Alert
 	spare    []webhook.Alert
-	queueIDs []int64 // inbox batches in queue
+	queueSeq uint64 // the inbox number of the last batch queued
 	refusals []refusal
 	wake     chan struct{}
 

@@ -18,9 +18,6 @@ import (
 // child of TestCrashDurability (see TestMain).
 const crashChildEnv = "CLAUDEOPS_STORE_CRASH_CHILD"
 
-// crashModeEnv "inbox" makes the child append to the inbox instead.
-const crashModeEnv = "CLAUDEOPS_STORE_CRASH_MODE"
-
 // crashChild loops TryAction and prints "ok <session id>" for every allowed
 // action after TryAction returned, that is after the commit. It runs until
 // killed (or for at most 30 s).
@@ -33,24 +30,6 @@ func crashChild() {
 	os.Stdout.WriteString("ready\n")
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
-	if os.Getenv(crashModeEnv) == "inbox" {
-		// Eight concurrent appenders, as webhook requests: group commits.
-		ib := NewInbox(s)
-		for range 8 {
-			go func() {
-				for time.Now().Before(deadline) {
-					id, err := ib.Append(ctx, []byte(`[{"status":"firing"}]`))
-					if err != nil {
-						fmt.Fprintln(os.Stderr, err)
-						os.Exit(2)
-					}
-					os.Stdout.WriteString(fmt.Sprintf("ok %d\n", id))
-				}
-			}()
-		}
-		time.Sleep(time.Until(deadline))
-		os.Exit(0)
-	}
 	for i := 0; time.Now().Before(deadline); i++ {
 		id := fmt.Sprintf("p%d-%d", os.Getpid(), i)
 		// Every fourth action hits a limit of 0 and is refused.
@@ -116,10 +95,10 @@ func TestCrashDurability(t *testing.T) {
 
 // runAndKill starts a child on path, lets it run for d after it is ready,
 // SIGKILLs it and returns the ids it acknowledged.
-func runAndKill(t *testing.T, path string, d time.Duration, env ...string) []string {
+func runAndKill(t *testing.T, path string, d time.Duration) []string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), crashChildEnv+"="+path), env...)
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -164,42 +143,4 @@ func runAndKill(t *testing.T, path string, d time.Duration, env ...string) []str
 	}
 	_ = cmd.Wait()
 	return acked
-}
-
-// TestCrashInbox SIGKILLs a child appending to the inbox from eight
-// goroutines and checks that every batch it was told was written is there:
-// synchronous=NORMAL in WAL mode still survives the death of the process.
-func TestCrashInbox(t *testing.T) {
-	rounds := 10
-	if testing.Short() {
-		rounds = 3
-	}
-	path := filepath.Join(t.TempDir(), "inbox.db")
-	total := 0
-	for round := range rounds {
-		acked := runAndKill(t, path, time.Duration(rand.IntN(120))*time.Millisecond, crashModeEnv+"=inbox")
-		total += len(acked)
-		s, err := Open(path)
-		if err != nil {
-			t.Fatalf("round %d: reopen: %v", round, err)
-		}
-		entries, err := NewInbox(s).Load(context.Background())
-		s.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		have := make(map[string]bool, len(entries))
-		for _, e := range entries {
-			have[fmt.Sprint(e.ID)] = true
-		}
-		for _, id := range acked {
-			if !have[id] {
-				t.Errorf("round %d: acknowledged batch %s lost", round, id)
-			}
-		}
-	}
-	t.Logf("%d rounds, %d acknowledged batches, all durable", rounds, total)
-	if total == 0 {
-		t.Error("the children never acknowledged a batch")
-	}
 }

@@ -27,14 +27,14 @@ const incidentColumns = `id, service, state, opened_ns, updated_ns, closed_ns, d
 
 // SaveIncident inserts the incident or replaces the one with the same ID.
 func (s *Store) SaveIncident(ctx context.Context, in Incident) error {
-	return s.SaveIncidents(ctx, []Incident{in}, nil)
+	return s.SaveIncidents(ctx, []Incident{in}, 0)
 }
 
-// SaveIncidents inserts or replaces the incidents and deletes the inbox
-// batches whose alerts they applied (Inbox ids), all in one transaction: a
-// batch is gone exactly when what it produced is on disk, and on an error
-// nothing is written. Ids not in the inbox are ignored.
-func (s *Store) SaveIncidents(ctx context.Context, ins []Incident, applied []int64) error {
+// SaveIncidents inserts or replaces the incidents and raises the inbox's
+// applied sequence number to applied (0: unchanged; see InboxApplied), all
+// in one transaction: a batch counts as applied exactly when what it
+// produced is on disk, and on an error nothing is written.
+func (s *Store) SaveIncidents(ctx context.Context, ins []Incident, applied uint64) error {
 	datas := make([]any, len(ins))
 	for i, in := range ins {
 		if in.ID == "" {
@@ -47,7 +47,7 @@ func (s *Store) SaveIncidents(ctx context.Context, ins []Incident, applied []int
 			datas[i] = string(in.Data)
 		}
 	}
-	if len(ins) == 0 && len(applied) == 0 {
+	if len(ins) == 0 && applied == 0 {
 		return nil
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -67,7 +67,7 @@ ON CONFLICT (id) DO UPDATE SET
 				}
 			}
 		}
-		return deleteBatches(ctx, tx, applied)
+		return setInboxApplied(ctx, tx, applied)
 	})
 	if err != nil {
 		return fmt.Errorf("store: save incidents: %w", err)

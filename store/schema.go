@@ -114,6 +114,16 @@ CREATE TABLE memories (
 );
 CREATE INDEX memories_rank ON memories (service, score DESC, created_ns DESC);
 `,
+	// 6: the webhook's batches moved to a log of their own (package inbox);
+	// the highest sequence number of it applied is saved with the incidents.
+	// The inbox table stays until what an older daemon left in it is handed
+	// over (LegacyInbox).
+	`
+CREATE TABLE inbox_applied (
+	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	seq INTEGER NOT NULL
+);
+`,
 }
 
 // migrate applies the migrations the file has not seen, in one transaction,

@@ -1,10 +1,10 @@
 // Package store is the daemon's crash-safe embedded database: sessions, the
-// latest Tier 1 state, incidents, the remediator's inbox and the remediation
-// cooldown ledger, kept in one SQLite file (modernc.org/sqlite, no cgo).
+// latest Tier 1 state, incidents (with how much of the webhook's inbox they
+// applied) and the remediation cooldown ledger, kept in one SQLite file
+// (modernc.org/sqlite, no cgo).
 //
 // The file runs in WAL mode with synchronous=FULL, so a write whose method
-// returned nil survives a kill -9 of the daemon and a power loss (the Inbox
-// alone trades the power loss for speed; see there). Every write
+// returned nil survives a kill -9 of the daemon and a power loss. Every write
 // is one transaction begun with BEGIN IMMEDIATE; inside one process writers
 // are also queued in Go, so they never spin on SQLITE_BUSY, while busy_timeout
 // covers other processes (a sqlite3 shell, a second daemon by mistake).
