@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"sync"
@@ -186,10 +187,11 @@ func newFakeStore() *fakeStore { return &fakeStore{inc: map[string]store.Inciden
 
 // SaveIncidents saves the incidents and the inbox's applied number, as
 // store.Store does in one transaction.
-func (s *fakeStore) SaveIncidents(_ context.Context, ins []store.Incident, applied uint64) error {
+func (s *fakeStore) SaveIncidents(_ context.Context, seq iter.Seq[store.Incident], applied uint64) error {
 	if s.failing() {
 		return fmt.Errorf("disk full")
 	}
+	ins := slices.Collect(seq)
 	for _, in := range ins {
 		if !json.Valid(in.Data) {
 			return fmt.Errorf("invalid data")

@@ -3,6 +3,7 @@ package remediator
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -19,7 +20,9 @@ type loopState struct {
 	byID         map[string]*incident // open incidents
 	byService    map[string]*incident // the open incident of each service
 	slots        *slots
-	wakes        map[string]time.Time               // incident → when it asked for an evTick
+	wakes        map[string]time.Time // incident → when it asked for an evTick
+	firstWake    time.Time            // the earliest of wakes; valid unless wakesChanged
+	wakesChanged bool
 	cancels      map[string]context.CancelCauseFunc // running session → its context's cancel
 	dirty        map[string]*incident               // to publish at the end of the event
 	unsaved      map[string]*incident               // changed since the last save
@@ -29,7 +32,7 @@ type loopState struct {
 	saveAt       time.Time                          // a deferred save is due (zero: none)
 	saveTook     time.Duration                      // how long the last save took
 	watching     map[string][]string                // incident → fingerprints Alertmanager is polled for
-	watchChanged bool                               // watching changed since the watch set was handed over
+	rewatch      map[string]*incident               // changed since the watch set was handed over
 	applied      uint64                             // the inbox number of the last batch applied
 	savedApplied uint64                             // applied, as last saved
 	pushes       []PostableAlert                    // to push at the end of the event
@@ -46,6 +49,7 @@ func newLoopState(cfg Config) *loopState {
 		slots: newSlots(cfg.Concurrency, cfg.MaxServicesPerHour),
 		wakes: map[string]time.Time{}, cancels: map[string]context.CancelCauseFunc{},
 		dirty: map[string]*incident{}, unsaved: map[string]*incident{}, watching: map[string][]string{},
+		rewatch: map[string]*incident{},
 		results: make(chan result, 16), quit: make(chan struct{}),
 	}
 }
@@ -92,6 +96,10 @@ func (r *Remediator) Run(ctx context.Context) error {
 			r.save(base) // what a deferred save still held
 			return nil
 		case <-r.wake:
+			// Let the requests about to queue alerts do so: a storm's
+			// alerts then come in passes of dozens, not one or two, and
+			// what a pass costs besides its alerts is paid that much less.
+			runtime.Gosched()
 			r.drain(base)
 		case res := <-lp.results:
 			r.onResult(base, res)
@@ -188,9 +196,11 @@ func (r *Remediator) apply(ctx context.Context, in *incident, fx effect, now tim
 		} else {
 			lp.wakes[in.ID] = fx.At
 		}
+		lp.wakesChanged = true
 	case fxPersist:
 		lp.dirty[in.ID] = in
 		lp.unsaved[in.ID] = in
+		lp.rewatch[in.ID] = in
 		if !lp.alertOnly {
 			lp.urgent = true
 		}
@@ -234,6 +244,7 @@ func (r *Remediator) onTimer(ctx context.Context) {
 	for _, in := range r.sorted() {
 		if at, ok := r.lp.wakes[in.ID]; ok && !now.Before(at) {
 			delete(r.lp.wakes, in.ID)
+			r.lp.wakesChanged = true
 			r.handle(ctx, in, evTick{})
 		}
 	}
@@ -242,11 +253,17 @@ func (r *Remediator) onTimer(ctx context.Context) {
 // nextWake returns when the loop must wake up by itself (zero: never): an
 // incident's wake or a deferred save.
 func (r *Remediator) nextWake() time.Time {
-	next := r.lp.saveAt
-	for _, t := range r.lp.wakes {
-		if next.IsZero() || t.Before(next) {
-			next = t
+	lp := r.lp
+	if lp.wakesChanged {
+		lp.firstWake, lp.wakesChanged = time.Time{}, false
+		for _, t := range lp.wakes {
+			if lp.firstWake.IsZero() || t.Before(lp.firstWake) {
+				lp.firstWake = t
+			}
 		}
 	}
-	return next
+	if next := lp.saveAt; lp.firstWake.IsZero() || !next.IsZero() && next.Before(lp.firstWake) {
+		return next
+	}
+	return lp.firstWake
 }

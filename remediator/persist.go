@@ -122,7 +122,7 @@ func (r *Remediator) flush(ctx context.Context) {
 	if len(lp.dirty) > 0 {
 		r.publish()
 	}
-	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied && !lp.watchChanged {
+	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied && len(lp.rewatch) == 0 {
 		lp.urgent = false
 		return
 	}
@@ -139,11 +139,7 @@ func (r *Remediator) flush(ctx context.Context) {
 	r.save(ctx)
 }
 
-// publish hands the views of the incidents that changed to readers and
-// notes the fingerprints Alertmanager is to be polled for; the watch set
-// itself is handed over with the next save (it lists every open incident's
-// firing alerts: rebuilding it after each alert of a storm cost more than
-// the alert).
+// publish hands the views of the incidents that changed to readers.
 func (r *Remediator) publish() {
 	lp := r.lp
 	r.viewMu.Lock()
@@ -155,13 +151,23 @@ func (r *Remediator) publish() {
 		}
 	}
 	r.viewMu.Unlock()
-	for id, in := range lp.dirty {
+	clear(lp.dirty)
+}
+
+// rewatch hands the watch set (the fingerprints Alertmanager is polled for:
+// every watched incident's firing alerts) over if the incidents changed
+// since the last time changed it. It runs with each save: recomputing it
+// after each alert of a storm cost more than the alert.
+func (r *Remediator) rewatch() {
+	lp := r.lp
+	changed := false
+	for id, in := range lp.rewatch {
 		var fps []string
 		if in.watched() {
 			fps = in.firing()
 		}
 		if !slices.Equal(fps, lp.watching[id]) {
-			lp.watchChanged = true
+			changed = true
 			if len(fps) == 0 {
 				delete(lp.watching, id)
 			} else {
@@ -169,7 +175,15 @@ func (r *Remediator) publish() {
 			}
 		}
 	}
-	clear(lp.dirty)
+	clear(lp.rewatch)
+	if !changed {
+		return
+	}
+	var all []string
+	for _, id := range slices.Sorted(maps.Keys(lp.watching)) {
+		all = append(all, lp.watching[id]...)
+	}
+	r.am.watch(all)
 }
 
 // save hands the watch set over if it changed, and persists the incidents
@@ -180,29 +194,29 @@ func (r *Remediator) save(ctx context.Context) {
 	lp := r.lp
 	lp.urgent, lp.saveAt, lp.lastSave = false, time.Time{}, time.Now()
 	defer func() { lp.saveTook = time.Since(lp.lastSave) }()
-	if lp.watchChanged {
-		lp.watchChanged = false
-		var all []string
-		for _, id := range slices.Sorted(maps.Keys(lp.watching)) {
-			all = append(all, lp.watching[id]...)
-		}
-		r.am.watch(all)
-	}
+	r.rewatch()
 	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied {
 		return
 	}
-	recs := make([]store.Incident, 0, len(lp.unsaved))
-	for id, in := range lp.unsaved {
-		rec, err := in.record()
-		if err != nil {
-			r.log.Error("encode incident", "id", id, "err", err)
-			continue
+	// Encoded one at a time as the store takes them: a storm's save holds
+	// one incident's encoding at a time, not hundreds.
+	n := 0
+	recs := func(yield func(store.Incident) bool) {
+		for id, in := range lp.unsaved {
+			rec, err := in.record()
+			if err != nil {
+				r.log.Error("encode incident", "id", id, "err", err)
+				continue
+			}
+			n++
+			if !yield(rec) {
+				return
+			}
 		}
-		recs = append(recs, rec)
 	}
 	if err := r.store.SaveIncidents(ctx, recs, lp.applied); err != nil {
 		// Kept: saved with the next event, or replayed at the next start.
-		r.log.Error("save incidents", "incidents", len(recs), "inbox_applied", lp.applied, "err", err)
+		r.log.Error("save incidents", "incidents", n, "inbox_applied", lp.applied, "err", err)
 		return
 	}
 	clear(lp.unsaved)

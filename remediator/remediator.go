@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"sync"
 	"time"
@@ -116,7 +117,7 @@ type LiveSessions interface {
 type Store interface {
 	// SaveIncidents saves incidents and, in the same transaction, raises
 	// the inbox's applied sequence number to applied (0: unchanged).
-	SaveIncidents(ctx context.Context, ins []store.Incident, applied uint64) error
+	SaveIncidents(ctx context.Context, ins iter.Seq[store.Incident], applied uint64) error
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	OpenIncidents(ctx context.Context) ([]store.Incident, error)
 	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"time"
 )
 
@@ -27,44 +29,46 @@ const incidentColumns = `id, service, state, opened_ns, updated_ns, closed_ns, d
 
 // SaveIncident inserts the incident or replaces the one with the same ID.
 func (s *Store) SaveIncident(ctx context.Context, in Incident) error {
-	return s.SaveIncidents(ctx, []Incident{in}, 0)
+	return s.SaveIncidents(ctx, slices.Values([]Incident{in}), 0)
 }
 
 // SaveIncidents inserts or replaces the incidents and raises the inbox's
 // applied sequence number to applied (0: unchanged; see InboxApplied), all
 // in one transaction: a batch counts as applied exactly when what it
-// produced is on disk, and on an error nothing is written.
-func (s *Store) SaveIncidents(ctx context.Context, ins []Incident, applied uint64) error {
-	datas := make([]any, len(ins))
-	for i, in := range ins {
-		if in.ID == "" {
-			return errors.New("store: incident without an id")
-		}
-		if len(in.Data) > 0 {
-			if !json.Valid(in.Data) {
-				return fmt.Errorf("store: incident %s: data is not valid JSON", in.ID)
-			}
-			datas[i] = string(in.Data)
-		}
-	}
-	if len(ins) == 0 && applied == 0 {
-		return nil
+// produced is on disk, and on an error (an incident without an id, data
+// that is not JSON) nothing is written. The incidents are taken one at a
+// time: a caller that encodes each as it is asked for holds one encoding at
+// a time, not all of them. ins may be nil.
+func (s *Store) SaveIncidents(ctx context.Context, ins iter.Seq[Incident], applied uint64) error {
+	if ins == nil {
+		ins = func(func(Incident) bool) {}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if len(ins) > 0 {
-			save, err := tx.PrepareContext(ctx, `
+		var save *sql.Stmt
+		for in := range ins {
+			if in.ID == "" {
+				return errors.New("an incident without an id")
+			}
+			var data any
+			if len(in.Data) > 0 {
+				if !json.Valid(in.Data) {
+					return fmt.Errorf("incident %s: data is not valid JSON", in.ID)
+				}
+				data = string(in.Data)
+			}
+			if save == nil {
+				var err error
+				if save, err = tx.PrepareContext(ctx, `
 INSERT INTO incidents (`+incidentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
 	service = excluded.service, state = excluded.state, opened_ns = excluded.opened_ns,
-	updated_ns = excluded.updated_ns, closed_ns = excluded.closed_ns, data = excluded.data`)
-			if err != nil {
-				return err
-			}
-			defer save.Close()
-			for i, in := range ins {
-				if _, err := save.ExecContext(ctx, in.ID, in.Service, in.State, toNS(in.Opened), toNS(in.Updated), toNS(in.Closed), datas[i]); err != nil {
-					return fmt.Errorf("incident %s: %w", in.ID, err)
+	updated_ns = excluded.updated_ns, closed_ns = excluded.closed_ns, data = excluded.data`); err != nil {
+					return err
 				}
+				defer save.Close()
+			}
+			if _, err := save.ExecContext(ctx, in.ID, in.Service, in.State, toNS(in.Opened), toNS(in.Updated), toNS(in.Closed), data); err != nil {
+				return fmt.Errorf("incident %s: %w", in.ID, err)
 			}
 		}
 		return setInboxApplied(ctx, tx, applied)

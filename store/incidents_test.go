@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -70,7 +71,7 @@ func TestSaveIncidentsAndInboxApplied(t *testing.T) {
 	}
 	a := Incident{ID: "a", Service: "web", State: "tier2", Opened: t0, Updated: t0, Data: json.RawMessage(`{"n":1}`)}
 	b := Incident{ID: "b", Service: "db", State: "open", Opened: t0, Updated: t0}
-	if err := s.SaveIncidents(ctx, []Incident{a, b}, 7); err != nil {
+	if err := s.SaveIncidents(ctx, slices.Values([]Incident{a, b}), 7); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []Incident{a, b} {
@@ -91,7 +92,7 @@ WHEN NEW.id = 'bad' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err
 	a2 := a
 	a2.State, a2.Updated = "verify2", t0.Add(time.Minute)
 	bad := Incident{ID: "bad", Service: "dns", State: "open", Opened: t0, Updated: t0}
-	if err := s.SaveIncidents(ctx, []Incident{a2, bad}, 9); err == nil {
+	if err := s.SaveIncidents(ctx, slices.Values([]Incident{a2, bad}), 9); err == nil {
 		t.Fatal("SaveIncidents with a refused insert returned nil")
 	}
 	if got, _ := s.GetIncident(ctx, "a"); got.State != "tier2" {
@@ -101,7 +102,7 @@ WHEN NEW.id = 'bad' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err
 		t.Errorf("applied after the failed save = %d, want 7 untouched", got)
 	}
 	// Invalid input is refused before anything is written.
-	if err := s.SaveIncidents(ctx, []Incident{a2, {Service: "x"}}, 9); err == nil {
+	if err := s.SaveIncidents(ctx, slices.Values([]Incident{a2, {Service: "x"}}), 9); err == nil {
 		t.Error("an incident without an id was accepted")
 	}
 	if got := applied(); got != 7 {

@@ -5,10 +5,10 @@ import (
 )
 
 // DeduperFunc adapts a function to a Deduper.
-type DeduperFunc func(ctx context.Context, key string) (first bool, err error)
+type DeduperFunc func(ctx context.Context, key Key) (first bool, err error)
 
 // Seen calls f.
-func (f DeduperFunc) Seen(ctx context.Context, key string) (bool, error) { return f(ctx, key) }
+func (f DeduperFunc) Seen(ctx context.Context, key Key) (bool, error) { return f(ctx, key) }
 
 // SinkFunc adapts a function to a Sink.
 type SinkFunc func(ctx context.Context, alerts []Alert) error

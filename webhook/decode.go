@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -89,18 +90,30 @@ type Alert struct {
 	GroupKey string
 }
 
-// Key identifies an alert for deduplication: fingerprint, startsAt (UTC,
-// RFC 3339 with nanoseconds) and status, separated by "|".
-func (a *Alert) Key() string {
-	var b strings.Builder
-	b.Grow(len(a.Fingerprint) + len(time.RFC3339Nano) + len(a.Status) + 2)
-	b.WriteString(a.Fingerprint)
-	b.WriteByte('|')
-	var buf [len(time.RFC3339Nano) + 8]byte
-	b.Write(a.StartsAt.UTC().AppendFormat(buf[:0], time.RFC3339Nano))
-	b.WriteByte('|')
-	b.WriteString(a.Status)
-	return b.String()
+// Key identifies an alert for deduplication: its fingerprint, startsAt and
+// status; a comparable value of 24 bytes.
+type Key struct {
+	Fingerprint uint64
+	StartsAt    int64 // Unix seconds
+	Nanos       int32 // and nanoseconds
+	Resolved    bool
+}
+
+// Key returns the alert's Key. Fingerprint holds 16 hex digits (Decode
+// made sure of it).
+func (a *Alert) Key() Key {
+	fp, _ := strconv.ParseUint(a.Fingerprint, 16, 64)
+	return Key{Fingerprint: fp, StartsAt: a.StartsAt.Unix(), Nanos: int32(a.StartsAt.Nanosecond()), Resolved: a.Status == StatusResolved}
+}
+
+// String spells the key as fingerprint|startsAt (UTC, RFC 3339 with
+// nanoseconds)|status.
+func (k Key) String() string {
+	status := StatusFiring
+	if k.Resolved {
+		status = StatusResolved
+	}
+	return fmt.Sprintf("%016x|%s|%s", k.Fingerprint, time.Unix(k.StartsAt, int64(k.Nanos)).UTC().Format(time.RFC3339Nano), status)
 }
 
 // RequestError is a rejection of a request: an HTTP status code and a

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -78,8 +79,25 @@ func TestAlertKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := alerts[0].Key(), "0123456789abcdef|2025-06-03T09:14:27.5Z|firing"; got != want {
+	k := alerts[0].Key()
+	if got, want := k.String(), "0123456789abcdef|2025-06-03T09:14:27.5Z|firing"; got != want {
 		t.Errorf("Key() = %q, want %q", got, want)
+	}
+	if want := (Key{Fingerprint: 0x0123456789abcdef, StartsAt: 1748942067, Nanos: 5e8}); k != want {
+		t.Errorf("Key() = %+v, want %+v", k, want)
+	}
+	// Another status, instant or fingerprint is another key; the same
+	// instant in another zone is the same key.
+	b := alerts[0]
+	b.Status = StatusResolved
+	c := alerts[0]
+	c.StartsAt = c.StartsAt.Add(time.Nanosecond)
+	d := alerts[0]
+	d.Fingerprint = "0123456789abcdee"
+	e := alerts[0]
+	e.StartsAt = e.StartsAt.UTC()
+	if b.Key() == k || c.Key() == k || d.Key() == k || e.Key() != k {
+		t.Errorf("keys: resolved %v, +1ns %v, other fingerprint %v, UTC %v; base %v", b.Key(), c.Key(), d.Key(), e.Key(), k)
 	}
 }
 

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"container/list"
 	"context"
 	"sync"
 	"time"
@@ -9,9 +8,9 @@ import (
 
 // Deduper remembers the alerts already handled. Seen records key and reports
 // whether it was new; of concurrent callers with the same key exactly one
-// must get first == true. The daemon backs it with SQLite.
+// must get first == true.
 type Deduper interface {
-	Seen(ctx context.Context, key string) (first bool, err error)
+	Seen(ctx context.Context, key Key) (first bool, err error)
 }
 
 // Forgetter is implemented by a Deduper that can drop a key again. When the
@@ -20,26 +19,36 @@ type Deduper interface {
 // Deduper that is not a Forgetter loses those alerts: the retry is taken for a
 // duplicate.
 type Forgetter interface {
-	Forget(ctx context.Context, key string) error
+	Forget(ctx context.Context, key Key) error
 }
 
 // MemoryDeduper is an in-memory Deduper and Forgetter, bounded in size: it
 // remembers a key for TTL after it was last seen, and at most Max keys,
-// forgetting the least recently seen first. It serves tests, and the daemon
-// when it has no persistent store; it forgets everything on restart.
+// forgetting the least recently seen first. It forgets everything on
+// restart. A key costs about 90 bytes.
 type MemoryDeduper struct {
 	max int
 	ttl time.Duration
 	now func() time.Time
 
-	mu    sync.Mutex
-	keys  map[string]*list.Element
-	order list.List // of *memEntry, least recently seen first
+	mu   sync.Mutex
+	keys map[Key]seenAt
+	// order lists the keys by when they were seen, least recent first; a
+	// key seen again is appended again, and only its entry with the
+	// key's current gen counts (the others are skipped as they come up).
+	order []orderEntry
+	head  int    // order[:head] is gone
+	gen   uint64 // of the last Seen
 }
 
-type memEntry struct {
-	key  string
-	seen time.Time
+type seenAt struct {
+	gen uint64
+	ns  int64 // Unix nanoseconds
+}
+
+type orderEntry struct {
+	key Key
+	gen uint64
 }
 
 // Defaults of NewMemoryDeduper.
@@ -58,35 +67,32 @@ func NewMemoryDeduper(max int, ttl time.Duration) *MemoryDeduper {
 	if ttl <= 0 {
 		ttl = DefaultDedupTTL
 	}
-	return &MemoryDeduper{max: max, ttl: ttl, now: time.Now, keys: make(map[string]*list.Element)}
+	return &MemoryDeduper{max: max, ttl: ttl, now: time.Now, keys: make(map[Key]seenAt)}
 }
 
 // Seen implements Deduper. Seeing a known key again restarts its TTL, so an
 // alert that Alertmanager keeps resending stays a duplicate.
-func (d *MemoryDeduper) Seen(_ context.Context, key string) (bool, error) {
-	now := d.now()
+func (d *MemoryDeduper) Seen(_ context.Context, key Key) (bool, error) {
+	now := d.now().UnixNano()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expire(now)
-	if e, ok := d.keys[key]; ok {
-		e.Value.(*memEntry).seen = now
-		d.order.MoveToBack(e)
-		return false, nil
+	_, known := d.keys[key]
+	for !known && len(d.keys) >= d.max {
+		d.pop()
 	}
-	for d.order.Len() >= d.max {
-		d.remove(d.order.Front())
-	}
-	d.keys[key] = d.order.PushBack(&memEntry{key: key, seen: now})
-	return true, nil
+	d.gen++
+	d.keys[key] = seenAt{gen: d.gen, ns: now}
+	d.order = append(d.order, orderEntry{key: key, gen: d.gen})
+	d.compact()
+	return !known, nil
 }
 
 // Forget implements Forgetter.
-func (d *MemoryDeduper) Forget(_ context.Context, key string) error {
+func (d *MemoryDeduper) Forget(_ context.Context, key Key) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if e, ok := d.keys[key]; ok {
-		d.remove(e)
-	}
+	delete(d.keys, key) // its entries in order are skipped
 	return nil
 }
 
@@ -94,17 +100,42 @@ func (d *MemoryDeduper) Forget(_ context.Context, key string) error {
 func (d *MemoryDeduper) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.expire(d.now())
-	return d.order.Len()
+	d.expire(d.now().UnixNano())
+	return len(d.keys)
 }
 
-func (d *MemoryDeduper) expire(now time.Time) {
-	for e := d.order.Front(); e != nil && now.Sub(e.Value.(*memEntry).seen) >= d.ttl; e = d.order.Front() {
-		d.remove(e)
+// expire forgets the keys last seen ttl or longer before now.
+func (d *MemoryDeduper) expire(now int64) {
+	for d.head < len(d.order) {
+		e := d.order[d.head]
+		if s, ok := d.keys[e.key]; ok && s.gen == e.gen && now-s.ns < int64(d.ttl) {
+			return // the least recently seen key is still fresh
+		}
+		d.pop()
 	}
 }
 
-func (d *MemoryDeduper) remove(e *list.Element) {
-	delete(d.keys, e.Value.(*memEntry).key)
-	d.order.Remove(e)
+// pop drops the first entry of order, and its key if the entry is current.
+func (d *MemoryDeduper) pop() {
+	e := d.order[d.head]
+	d.order[d.head] = orderEntry{}
+	d.head++
+	if s, ok := d.keys[e.key]; ok && s.gen == e.gen {
+		delete(d.keys, e.key)
+	}
+}
+
+// compact drops the skipped entries once they are as many as the keys.
+func (d *MemoryDeduper) compact() {
+	if len(d.order)-d.head <= 2*len(d.keys)+64 && d.head <= len(d.order)/2 {
+		return
+	}
+	live := d.order[:0]
+	for _, e := range d.order[d.head:] {
+		if s, ok := d.keys[e.key]; ok && s.gen == e.gen {
+			live = append(live, e)
+		}
+	}
+	clear(d.order[len(live):])
+	d.order, d.head = live, 0
 }

@@ -2,12 +2,21 @@ package webhook
 
 import (
 	"context"
-	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// key names a test key by a short string.
+func key(s string) Key {
+	var k Key
+	for _, c := range []byte(s) {
+		k.Fingerprint = k.Fingerprint<<8 | uint64(c)
+	}
+	return k
+}
 
 func TestMemoryDeduper(t *testing.T) {
 	ctx := context.Background()
@@ -16,7 +25,7 @@ func TestMemoryDeduper(t *testing.T) {
 	d.now = func() time.Time { return now }
 	seen := func(k string, want bool) {
 		t.Helper()
-		if got, err := d.Seen(ctx, k); err != nil || got != want {
+		if got, err := d.Seen(ctx, key(k)); err != nil || got != want {
 			t.Fatalf("Seen(%q) = %v, %v; want %v", k, got, err, want)
 		}
 	}
@@ -38,11 +47,11 @@ func TestMemoryDeduper(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	seen("a", false)
 	seen("d", true) // d expired
-	if err := d.Forget(ctx, "a"); err != nil {
+	if err := d.Forget(ctx, key("a")); err != nil {
 		t.Fatal(err)
 	}
 	seen("a", true)
-	if err := d.Forget(ctx, "missing"); err != nil {
+	if err := d.Forget(ctx, key("missing")); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(2 * time.Hour)
@@ -58,7 +67,7 @@ func TestMemoryDeduperConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for i := range 500 {
-				if first, _ := d.Seen(context.Background(), fmt.Sprint(i)); first {
+				if first, _ := d.Seen(context.Background(), Key{Fingerprint: uint64(i)}); first {
 					firsts.Add(1)
 				}
 			}
@@ -67,5 +76,69 @@ func TestMemoryDeduperConcurrent(t *testing.T) {
 	wg.Wait()
 	if firsts.Load() != 500 {
 		t.Errorf("%d firsts, want 500: exactly one caller per key", firsts.Load())
+	}
+}
+
+// The deduper against a plain model (a key's last-seen step and time; the
+// least recently seen evicted first; forgotten at ttl) over random Seen,
+// Forget and time steps, small enough that eviction, expiry, stale entries
+// and compaction all happen many times.
+func TestMemoryDeduperModel(t *testing.T) {
+	ctx := context.Background()
+	const max, keys = 8, 20
+	ttl := 10 * time.Second
+	now := time.Date(2025, 6, 3, 0, 0, 0, 0, time.UTC)
+	d := NewMemoryDeduper(max, ttl)
+	d.now = func() time.Time { return now }
+	type last struct {
+		step int
+		at   time.Time
+	}
+	model := map[Key]last{}
+	expire := func() {
+		for k, l := range model {
+			if now.Sub(l.at) >= ttl {
+				delete(model, k)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for step := range 20000 {
+		k := Key{Fingerprint: uint64(rng.IntN(keys))}
+		switch op := rng.IntN(10); {
+		case op < 7:
+			expire()
+			_, known := model[k]
+			for !known && len(model) >= max {
+				var oldest Key
+				first := true
+				for mk, l := range model {
+					if first || l.step < model[oldest].step {
+						oldest, first = mk, false
+					}
+				}
+				delete(model, oldest)
+			}
+			model[k] = last{step, now}
+			if got, _ := d.Seen(ctx, k); got != !known {
+				t.Fatalf("step %d: Seen(%d) = %v, model says %v", step, k.Fingerprint, got, !known)
+			}
+		case op < 8:
+			delete(model, k)
+			if err := d.Forget(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			now = now.Add(time.Duration(rng.IntN(3)) * time.Second)
+		}
+		if step%100 == 0 {
+			expire()
+			if d.Len() != len(model) {
+				t.Fatalf("step %d: Len() = %d, model %d", step, d.Len(), len(model))
+			}
+		}
+	}
+	if len(d.order)-d.head > 2*len(d.keys)+64+1 {
+		t.Errorf("order holds %d entries for %d keys: stale entries are not compacted", len(d.order)-d.head, len(d.keys))
 	}
 }

@@ -195,7 +195,7 @@ func (h *Handler) reportRejected(r *http.Request, rejected []Rejected) {
 func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, alerts []Alert) (int, string) {
 	ctx := r.Context()
 	fresh := alerts[:0] // filter in place: alerts is ours
-	var marked []string
+	var marked []Key
 	var own int
 	for _, a := range alerts {
 		if a.Ours {
@@ -235,7 +235,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, alerts []Aler
 
 // forget drops the keys a failed request marked as seen, so that its retry
 // is handled as new.
-func (h *Handler) forget(ctx context.Context, keys []string) {
+func (h *Handler) forget(ctx context.Context, keys []Key) {
 	f, ok := h.dedup.(Forgetter)
 	if !ok || len(keys) == 0 {
 		return
@@ -243,7 +243,7 @@ func (h *Handler) forget(ctx context.Context, keys []string) {
 	ctx = context.WithoutCancel(ctx)
 	for _, k := range keys {
 		if err := f.Forget(ctx, k); err != nil {
-			h.logger.Error("cannot forget alert key; its retry will be taken for a duplicate", "key", k, "err", err)
+			h.logger.Error("cannot forget alert key; its retry will be taken for a duplicate", "key", k.String(), "err", err)
 		}
 	}
 }

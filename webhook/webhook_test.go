@@ -279,7 +279,7 @@ func TestRejections(t *testing.T) {
 		// Not now.
 		{name: "full queue", body: payload(nil), sink: ErrFull, code: 503, reason: "queue full"},
 		{name: "sink failing", body: payload(nil), sink: errors.New("closed"), code: 503, reason: "cannot queue alerts"},
-		{name: "dedup failing", body: payload(nil), dedup: DeduperFunc(func(context.Context, string) (bool, error) {
+		{name: "dedup failing", body: payload(nil), dedup: DeduperFunc(func(context.Context, Key) (bool, error) {
 			return false, errors.New("database is locked")
 		}), code: 503, reason: "deduplication store unavailable"},
 	} {
@@ -723,7 +723,7 @@ claudeops_webhook_requests_total{code="503"} 0
 			c.Deduper = struct {
 				DeduperFunc
 				Forgetter
-			}{DeduperFunc(func(ctx context.Context, k string) (bool, error) {
+			}{DeduperFunc(func(ctx context.Context, k Key) (bool, error) {
 				if n++; n == 2 {
 					return false, errors.New("disk I/O error")
 				}
