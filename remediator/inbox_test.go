@@ -161,8 +161,9 @@ func TestInboxDeletedWithTheSave(t *testing.T) {
 }
 
 // With Config.SaveEvery, what alerts alone change is saved at most once per
-// interval (a storm's alerts in bulk), while readers see it at once and its
-// inbox batch stays until that save; a session start is saved at once.
+// interval (a storm's alerts in bulk) and shown to readers within
+// alertPublishEvery; its inbox batch stays until that save; a session start
+// is saved and shown at once.
 func TestSaveEveryDefersAlertSaves(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ib, st := &memInbox{}, newFakeStore()
@@ -174,7 +175,13 @@ func TestSaveEveryDefersAlertSaves(t *testing.T) {
 			return ok && in.State == StateTier2 && ib.len() == 0
 		})
 		h.fire("db", "Slow") // joins the incident: an alert alone
-		eventually(t, "the joined alert shown, not saved yet, its batch kept", func() bool {
+		eventually(t, "the joined alert neither shown nor saved yet", func() bool {
+			stored, _ := h.incident("db")
+			shown := h.r.Incidents()
+			return len(shown) == 1 && len(shown[0].Alerts) == 1 && len(stored.Alerts) == 1 && ib.len() == 1
+		})
+		time.Sleep(alertPublishEvery)
+		eventually(t, "the joined alert shown within alertPublishEvery, not saved yet, its batch kept", func() bool {
 			stored, _ := h.incident("db")
 			shown := h.r.Incidents()
 			return len(shown) == 1 && len(shown[0].Alerts) == 2 && len(stored.Alerts) == 1 && ib.len() == 1

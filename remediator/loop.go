@@ -30,6 +30,8 @@ type loopState struct {
 	alertOnly    bool                               // handling an alert: its changes may be saved later
 	lastSave     time.Time                          // when the store last took the incidents
 	saveAt       time.Time                          // a deferred save is due (zero: none)
+	lastPublish  time.Time                          // when readers last got the changed incidents
+	publishAt    time.Time                          // a deferred publish is due (zero: none)
 	saveTook     time.Duration                      // how long the last save took
 	watching     map[string][]string                // incident → fingerprints Alertmanager is polled for
 	rewatch      map[string]*incident               // changed since the watch set was handed over
@@ -251,7 +253,7 @@ func (r *Remediator) onTimer(ctx context.Context) {
 }
 
 // nextWake returns when the loop must wake up by itself (zero: never): an
-// incident's wake or a deferred save.
+// incident's wake, a deferred save or a deferred publish.
 func (r *Remediator) nextWake() time.Time {
 	lp := r.lp
 	if lp.wakesChanged {
@@ -262,8 +264,11 @@ func (r *Remediator) nextWake() time.Time {
 			}
 		}
 	}
-	if next := lp.saveAt; lp.firstWake.IsZero() || !next.IsZero() && next.Before(lp.firstWake) {
-		return next
+	next := lp.firstWake
+	for _, t := range []time.Time{lp.saveAt, lp.publishAt} {
+		if next.IsZero() || !t.IsZero() && t.Before(next) {
+			next = t
+		}
 	}
-	return lp.firstWake
+	return next
 }

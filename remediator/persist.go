@@ -109,6 +109,12 @@ func (r *Remediator) replayInbox() error {
 	return nil
 }
 
+// alertPublishEvery bounds how often what alerts alone changed is shown to
+// readers when saves are deferred (Config.SaveEvery): publishing copies each
+// changed incident's alerts, which after every pass of a storm cost more
+// than the pass.
+const alertPublishEvery = 50 * time.Millisecond
+
 // flush pushes the alerts of the event, publishes the incidents that changed,
 // updates the watch set, and saves what changed since the last save (see
 // Config.SaveEvery).
@@ -119,14 +125,19 @@ func (r *Remediator) flush(ctx context.Context) {
 		lp.pushes = nil
 	}
 	r.m.open.Set(float64(len(lp.byID)))
+	now := time.Now()
 	if len(lp.dirty) > 0 {
-		r.publish()
+		if lp.urgent || r.cfg.SaveEvery <= 0 || now.Sub(lp.lastPublish) >= alertPublishEvery {
+			r.publish()
+			lp.lastPublish, lp.publishAt = now, time.Time{}
+		} else if lp.publishAt.IsZero() {
+			lp.publishAt = lp.lastPublish.Add(alertPublishEvery)
+		}
 	}
 	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied && len(lp.rewatch) == 0 {
 		lp.urgent = false
 		return
 	}
-	now := time.Now()
 	// At most one deferred save per SaveEvery, and per ten times the last
 	// save's duration: in a long storm, saving takes a tenth of the loop's
 	// time at most, however many incidents it holds.

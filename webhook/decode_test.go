@@ -116,3 +116,19 @@ func TestServiceCanonical(t *testing.T) {
 		t.Errorf("alerts = %+v", alerts)
 	}
 }
+
+// The group and common labels and annotations are not read (every alert
+// carries its own): any JSON value there is skipped, while the fields read
+// keep their types.
+func TestDecodeSkipsGroupAndCommon(t *testing.T) {
+	body := payload(func(p, _, _ map[string]any) {
+		p["groupLabels"], p["commonLabels"], p["commonAnnotations"], p["routeLabels"] = 5, "x", []any{1}, nil
+	})
+	if _, alerts, _, err := Decode([]byte(body), nil); err != nil || len(alerts) != 1 {
+		t.Errorf("Decode = %d alerts, %v; want the alert", len(alerts), err)
+	}
+	body = payload(func(p, _, _ map[string]any) { p["receiver"] = 5 })
+	if _, _, _, err := Decode([]byte(body), nil); err == nil {
+		t.Error("a receiver that is a number was accepted")
+	}
+}
