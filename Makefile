@@ -66,6 +66,7 @@ mixin-check:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=100000x ./webhook/
 	$(GO) test -run='^$$' -fuzz=FuzzClassify -fuzztime=100000x ./policy/
+	$(GO) test -run='^$$' -fuzz=FuzzReadBatch -fuzztime=100000x ./remediator/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

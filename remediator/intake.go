@@ -2,8 +2,6 @@ package remediator
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -32,15 +30,12 @@ func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error 
 		}
 		return nil
 	}
-	data, err := json.Marshal(alerts) // replayInbox reads them back
-	if err != nil {
-		return fmt.Errorf("remediator: encode alerts: %w", err)
-	}
+	data := appendBatch(nil, alerts) // replayInbox reads them back
 	// Queued in the inbox's order. A batch refused here (the queue filled
 	// meanwhile) is written but never applied: the next save marks it as
 	// done; a crash before that replays it, as if Alertmanager's retry had
 	// come.
-	_, err = r.inbox.Append(ctx, data, func(seq uint64) error {
+	_, err := r.inbox.Append(ctx, data, func(seq uint64) error {
 		if !r.add(alerts, seq) {
 			return webhook.ErrFull
 		}

@@ -2,7 +2,6 @@ package remediator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/claude-ops/claude-ops/inbox"
 	"github.com/claude-ops/claude-ops/store"
-	"github.com/claude-ops/claude-ops/webhook"
 )
 
 // Persistence: Resume loads the open incidents and replays the inbox; after
@@ -87,10 +85,9 @@ func (r *Remediator) replayInbox() error {
 	}
 	n := 0
 	err := r.inbox.Replay(func(rec inbox.Record) error {
-		var alerts []webhook.Alert
-		if err := json.Unmarshal(rec.Data, &alerts); err != nil {
+		alerts, err := readBatch(rec.Data)
+		if err != nil {
 			r.log.Error("inbox: dropping a batch that does not decode", "seq", rec.Seq, "err", err)
-			alerts = nil
 		}
 		n++
 		r.mu.Lock()
