@@ -30,7 +30,11 @@ func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error 
 		}
 		return nil
 	}
-	data := appendBatch(nil, alerts) // replayInbox reads them back
+	buf, _ := r.batchBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	data := appendBatch((*buf)[:0], alerts) // replayInbox reads them back
 	// Queued in the inbox's order. A batch refused here (the queue filled
 	// meanwhile) is written but never applied: the next save marks it as
 	// done; a crash before that replays it, as if Alertmanager's retry had
@@ -41,6 +45,12 @@ func (r *Remediator) Enqueue(ctx context.Context, alerts []webhook.Alert) error 
 		}
 		return nil
 	})
+	// The inbox copied data unless Append gave up waiting (ctx): then the
+	// batch may still be written later, and its buffer is not reused.
+	if ctx.Err() == nil && cap(data) <= 64<<10 {
+		*buf = data
+		r.batchBufs.Put(buf)
+	}
 	return err
 }
 

@@ -110,7 +110,7 @@ func (r *Remediator) replayInbox() error {
 // readers when saves are deferred (Config.SaveEvery): publishing copies each
 // changed incident's alerts, which after every pass of a storm cost more
 // than the pass.
-const alertPublishEvery = 50 * time.Millisecond
+const alertPublishEvery = 200 * time.Millisecond
 
 // flush pushes the alerts of the event, publishes the incidents that changed,
 // updates the watch set, and saves what changed since the last save (see

@@ -203,8 +203,10 @@ type Remediator struct {
 	queue    []webhook.Alert
 	spare    []webhook.Alert
 	queueSeq uint64 // the inbox number of the last batch queued
-	refusals []refusal
-	wake     chan struct{}
+	// batchBufs holds *[]byte buffers that Enqueue encodes batches in.
+	batchBufs sync.Pool
+	refusals  []refusal
+	wake      chan struct{}
 
 	// views published by the loop for the API.
 	viewMu sync.RWMutex

@@ -74,6 +74,13 @@ type Handler struct {
 	dedup         Deduper
 	logger        *slog.Logger
 	m             *metrics
+	hdr           headerValues
+}
+
+// headerValues are the answers' header values, shared by all answers and
+// never changed: a Header.Set per request allocated a slice each.
+type headerValues struct {
+	textPlain, noSniff, wwwAuthenticate []string
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -93,6 +100,10 @@ func NewHandler(cfg Config) *Handler {
 		dedup:         cfg.Deduper,
 		logger:        cfg.Logger,
 		m:             newMetrics(cfg.Registerer),
+		hdr: headerValues{
+			textPlain: []string{"text/plain; charset=utf-8"}, noSniff: []string{"nosniff"},
+			wwwAuthenticate: []string{`Bearer realm="claudeops"`},
+		},
 	}
 	if h.token == nil {
 		t := bytes.Clone(cfg.Token)
@@ -122,8 +133,8 @@ func NewHandler(cfg Config) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code, msg := h.serve(w, r)
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	hd := w.Header()
+	hd["Content-Type"], hd["X-Content-Type-Options"] = h.hdr.textPlain, h.hdr.noSniff
 	w.WriteHeader(code)
 	io.WriteString(w, msg+"\n") //nolint:errcheck // The client went away; nothing to do.
 	h.m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
@@ -262,27 +273,31 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) (int, string
 	if len(want) == 0 {
 		return http.StatusServiceUnavailable, "webhook disabled: no bearer token configured"
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="claudeops"`)
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return http.StatusUnauthorized, "missing bearer token"
+		return h.unauthorized(w), "missing bearer token"
 	}
 	scheme, got, _ := strings.Cut(strings.TrimSpace(auth), " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return http.StatusUnauthorized, "authorization scheme must be Bearer"
+		return h.unauthorized(w), "authorization scheme must be Bearer"
 	}
 	got = strings.TrimSpace(got)
 	if got == "" {
-		return http.StatusUnauthorized, "missing bearer token"
+		return h.unauthorized(w), "missing bearer token"
 	}
 	// Compare digests, so the comparison takes the same time whatever the
 	// lengths.
 	g, x := sha256.Sum256([]byte(got)), sha256.Sum256(want)
 	if subtle.ConstantTimeCompare(g[:], x[:]) != 1 {
-		return http.StatusUnauthorized, "invalid bearer token"
+		return h.unauthorized(w), "invalid bearer token"
 	}
-	w.Header().Del("WWW-Authenticate")
 	return 0, ""
+}
+
+// unauthorized adds the challenge of a 401 answer and returns its code.
+func (h *Handler) unauthorized(w http.ResponseWriter) int {
+	w.Header()["Www-Authenticate"] = h.hdr.wwwAuthenticate
+	return http.StatusUnauthorized
 }
 
 // checkContentType accepts application/json with no charset or utf-8.
