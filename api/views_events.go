@@ -122,7 +122,7 @@ func (a *API) events(r *http.Request) (any, error) {
 	for _, in := range ins {
 		var alerts []string
 		for _, al := range in.Alerts {
-			alerts = append(alerts, al.Labels["alertname"])
+			alerts = append(alerts, al.Labels.Get("alertname"))
 		}
 		first := ""
 		if len(in.Sessions) > 0 {

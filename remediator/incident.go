@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/store"
@@ -80,14 +81,17 @@ const (
 
 // Alert is one alert of an incident.
 type Alert struct {
-	Fingerprint  string            `json:"fingerprint"`
-	Status       string            `json:"status"` // firing or resolved
-	Labels       map[string]string `json:"labels,omitempty"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
-	StartsAt     time.Time         `json:"starts_at,omitzero"`
-	EndsAt       time.Time         `json:"ends_at,omitzero"`
-	GeneratorURL string            `json:"generator_url,omitempty"`
-	RunbookURL   string            `json:"runbook_url,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	Status      string `json:"status"` // firing or resolved
+	// Labels and Annotations are kept as Prometheus keeps label sets: one
+	// string each (a map of eight pairs cost three times as much, and a
+	// storm keeps thousands); JSON renders them as objects.
+	Labels       labels.Labels `json:"labels,omitzero"`
+	Annotations  labels.Labels `json:"annotations,omitzero"`
+	StartsAt     time.Time     `json:"starts_at,omitzero"`
+	EndsAt       time.Time     `json:"ends_at,omitzero"`
+	GeneratorURL string        `json:"generator_url,omitempty"`
+	RunbookURL   string        `json:"runbook_url,omitempty"`
 }
 
 // SessionRef is a session run for an incident and what came of it.
@@ -232,7 +236,7 @@ func (in *incident) upsertAlert(a Alert) bool {
 	for i := range in.Alerts {
 		if o := &in.Alerts[i]; o.Fingerprint == a.Fingerprint {
 			if o.Status == a.Status && o.StartsAt.Equal(a.StartsAt) && o.GeneratorURL == a.GeneratorURL &&
-				maps.Equal(o.Labels, a.Labels) && maps.Equal(o.Annotations, a.Annotations) {
+				labels.Equal(o.Labels, a.Labels) && labels.Equal(o.Annotations, a.Annotations) {
 				return false
 			}
 			in.Alerts[i] = a
@@ -331,7 +335,7 @@ func alertFrom(a webhook.Alert) Alert {
 		fp = labelsFingerprint(a.Labels)
 	}
 	return Alert{
-		Fingerprint: fp, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
+		Fingerprint: fp, Status: a.Status, Labels: labels.FromMap(a.Labels), Annotations: labels.FromMap(a.Annotations),
 		StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
 		RunbookURL: a.Annotations["runbook_url"],
 	}

@@ -70,7 +70,7 @@ func (m *machine) handle(ev event) {
 		ev.Alert.Status = "firing"
 		in.upsertAlert(ev.Alert)
 		m.changed = true
-		m.log(slog.LevelInfo, "incident opened", "alertname", ev.Alert.Labels["alertname"])
+		m.log(slog.LevelInfo, "incident opened", "alertname", ev.Alert.Labels.Get("alertname"))
 		m.requestSlot(true)
 	case evAlertFired:
 		ev.Alert.Status = "firing"
@@ -464,7 +464,7 @@ func (in *incident) handoff(tier session.Tier) prompts.Handoff {
 	h := prompts.Handoff{Service: in.Service, DryRun: in.pol.DryRun}
 	for _, a := range in.Alerts {
 		h.Alerts = append(h.Alerts, prompts.Alert{
-			Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
+			Status: a.Status, Labels: a.Labels.Map(), Annotations: a.Annotations.Map(),
 			StartsAt: a.StartsAt, GeneratorURL: a.GeneratorURL,
 		})
 	}

@@ -249,7 +249,7 @@ func cleanAnnotations(ann map[string]string) map[string]string {
 func writeAlerts(b *strings.Builder, in *incident) {
 	names := map[string]bool{}
 	for _, a := range in.Alerts {
-		names[a.Labels["alertname"]] = true
+		names[a.Labels.Get("alertname")] = true
 	}
 	list := make([]string, 0, len(names))
 	for n := range names {

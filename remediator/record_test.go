@@ -101,3 +101,41 @@ func BenchmarkBatchEncode(b *testing.B) {
 		}
 	})
 }
+
+// An incident's alerts keep their labels and annotations as label sets, and
+// the stored document keeps them as JSON objects, as before: records saved
+// by an older daemon decode, and new ones read the same.
+func TestAlertLabelsJSON(t *testing.T) {
+	in := newIncident("inc-1", "web", policy{}, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	in.upsertAlert(alertFrom(fullAlert(1)))
+	in.upsertAlert(alertFrom(webhook.Alert{Fingerprint: "00000000000000aa", Status: "firing", Labels: map[string]string{"alertname": "Bare"}}))
+	rec, err := in.record()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Alerts []map[string]json.RawMessage `json:"alerts"`
+	}
+	if err := json.Unmarshal(rec.Data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(doc.Alerts[0]["labels"]), `{"alertname":"Down","service":"web","ünïcode":"✓"}`; got != want {
+		t.Errorf("labels stored as %s, want %s", got, want)
+	}
+	if got, want := string(doc.Alerts[0]["annotations"]), `{"summary":"line one\nline two"}`; got != want {
+		t.Errorf("annotations stored as %s, want %s", got, want)
+	}
+	if _, ok := doc.Alerts[1]["annotations"]; ok {
+		t.Errorf("empty annotations stored: %s", rec.Data)
+	}
+	back, err := decodeIncident(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Alerts, in.Alerts) {
+		t.Errorf("decoded alerts %+v, want %+v", back.Alerts, in.Alerts)
+	}
+	if got := back.Alerts[0].Labels.Get("ünïcode"); got != "✓" {
+		t.Errorf("label read back as %q", got)
+	}
+}
