@@ -19,6 +19,10 @@ type metrics struct {
 	truncated prometheus.Counter
 	rejected  *prometheus.CounterVec
 	duration  prometheus.Histogram
+
+	// The series every request of a storm counts in, looked up once.
+	byCode           map[int]prometheus.Counter // requests, by the codes below
+	firing, resolved prometheus.Counter         // received
 }
 
 // codes are the status codes the handler answers with, whose series exist
@@ -66,13 +70,32 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}),
 	}
+	m.byCode = make(map[int]prometheus.Counter, len(codes))
 	for _, c := range codes {
-		m.requests.WithLabelValues(strconv.Itoa(c))
+		m.byCode[c] = m.requests.WithLabelValues(strconv.Itoa(c))
 	}
-	m.received.WithLabelValues(StatusFiring)
-	m.received.WithLabelValues(StatusResolved)
+	m.firing = m.received.WithLabelValues(StatusFiring)
+	m.resolved = m.received.WithLabelValues(StatusResolved)
 	for _, r := range RejectReasons {
 		m.rejected.WithLabelValues(r)
 	}
 	return m
+}
+
+// request counts an answer with code.
+func (m *metrics) request(code int) {
+	if c, ok := m.byCode[code]; ok {
+		c.Inc()
+		return
+	}
+	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// receivedAlert counts a valid alert of status firing or resolved.
+func (m *metrics) receivedAlert(status string) {
+	if status == StatusResolved {
+		m.resolved.Inc()
+	} else {
+		m.firing.Inc()
+	}
 }
