@@ -212,3 +212,31 @@ func TestSaveEveryStopSaves(t *testing.T) {
 		}
 	})
 }
+
+// With Config.SaveEvery, an urgent change after a quiet spell is saved at
+// once; the next one, coming within urgentSaveEvery, goes with the next
+// save at most urgentSaveEvery later (a storm's closures in one
+// transaction).
+func TestUrgentSavesCoalesce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		h := newHarness(t, setup{st: st, cfg: Config{SaveEvery: time.Second, MaxServicesPerHour: -1}}).start()
+		h.fire("db", "Down")
+		h.waitCalls(1)
+		eventually(t, "the first session start saved at once", func() bool {
+			in, ok := h.incident("db")
+			return ok && in.State == StateTier2
+		})
+		h.fire("web", "Down")
+		h.waitCalls(2)
+		eventually(t, "the second start, right after, not saved yet", func() bool {
+			_, ok := h.incident("web")
+			return !ok
+		})
+		time.Sleep(urgentSaveEvery)
+		eventually(t, "the second start saved within urgentSaveEvery", func() bool {
+			in, ok := h.incident("web")
+			return ok && in.State == StateTier2
+		})
+	})
+}

@@ -243,6 +243,9 @@ func (r *Remediator) onPoll(ctx context.Context, p pollResult) {
 // onTimer wakes the incidents whose time came.
 func (r *Remediator) onTimer(ctx context.Context) {
 	now := time.Now()
+	if first := r.nextIncidentWake(); first.IsZero() || now.Before(first) {
+		return // a deferred save or publish: afterEvent does it
+	}
 	for _, in := range r.sorted() {
 		if at, ok := r.lp.wakes[in.ID]; ok && !now.Before(at) {
 			delete(r.lp.wakes, in.ID)
@@ -252,9 +255,9 @@ func (r *Remediator) onTimer(ctx context.Context) {
 	}
 }
 
-// nextWake returns when the loop must wake up by itself (zero: never): an
-// incident's wake, a deferred save or a deferred publish.
-func (r *Remediator) nextWake() time.Time {
+// nextIncidentWake returns the earliest wake an incident asked for (zero:
+// none).
+func (r *Remediator) nextIncidentWake() time.Time {
 	lp := r.lp
 	if lp.wakesChanged {
 		lp.firstWake, lp.wakesChanged = time.Time{}, false
@@ -264,7 +267,14 @@ func (r *Remediator) nextWake() time.Time {
 			}
 		}
 	}
-	next := lp.firstWake
+	return lp.firstWake
+}
+
+// nextWake returns when the loop must wake up by itself (zero: never): an
+// incident's wake, a deferred save or a deferred publish.
+func (r *Remediator) nextWake() time.Time {
+	lp := r.lp
+	next := r.nextIncidentWake()
 	for _, t := range []time.Time{lp.saveAt, lp.publishAt} {
 		if next.IsZero() || !t.IsZero() && t.Before(next) {
 			next = t

@@ -112,6 +112,10 @@ func (r *Remediator) replayInbox() error {
 // than the pass.
 const alertPublishEvery = 200 * time.Millisecond
 
+// urgentSaveEvery bounds how often urgent changes are saved when saves are
+// deferred (Config.SaveEvery): each save is a transaction with an fsync.
+const urgentSaveEvery = 20 * time.Millisecond
+
 // flush pushes the alerts of the event, publishes the incidents that changed,
 // updates the watch set, and saves what changed since the last save (see
 // Config.SaveEvery).
@@ -133,6 +137,16 @@ func (r *Remediator) flush(ctx context.Context) {
 	}
 	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied && len(lp.rewatch) == 0 {
 		lp.urgent = false
+		return
+	}
+	// An urgent change (a session started or ended, an incident closed) is
+	// saved at once after a quiet spell, and in a storm within
+	// urgentSaveEvery of the last save: the incidents a storm closes go in
+	// one transaction, not one each.
+	if lp.urgent && r.cfg.SaveEvery > 0 && now.Sub(lp.lastSave) < urgentSaveEvery {
+		if at := lp.lastSave.Add(urgentSaveEvery); lp.saveAt.IsZero() || at.Before(lp.saveAt) {
+			lp.saveAt = at
+		}
 		return
 	}
 	// At most one deferred save per SaveEvery, and per ten times the last

@@ -84,7 +84,8 @@ type Config struct {
 	// batches count as applied only with the save that holds what they
 	// produced, and are replayed after a crash; a stop saves. Any other change (a session
 	// started, cancelled or ended, an incident closed) is saved at the end
-	// of its event. Zero saves after every event.
+	// of its event, or within 20 ms of the last save (urgentSaveEvery).
+	// Zero saves after every event.
 	SaveEvery time.Duration
 	// DryRun is given to the sessions' handoff.
 	DryRun bool
