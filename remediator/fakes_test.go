@@ -172,7 +172,8 @@ type fakeStore struct {
 	mu    sync.Mutex
 	inc   map[string]store.Incident
 	saves int
-	fail  bool // SaveIncidents fails, writing nothing
+	fail  bool          // SaveIncidents fails, writing nothing
+	gate  chan struct{} // if set, SaveIncidents waits for it to close
 	// applied is the inbox's applied number, saved with the incidents.
 	applied uint64
 }
@@ -188,6 +189,12 @@ func newFakeStore() *fakeStore { return &fakeStore{inc: map[string]store.Inciden
 // SaveIncidents saves the incidents and the inbox's applied number, as
 // store.Store does in one transaction.
 func (s *fakeStore) SaveIncidents(_ context.Context, seq iter.Seq[store.Incident], applied uint64) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	if s.failing() {
 		return fmt.Errorf("disk full")
 	}

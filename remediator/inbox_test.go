@@ -240,3 +240,26 @@ func TestUrgentSavesCoalesce(t *testing.T) {
 		})
 	})
 }
+
+// A save runs beside the loop: while the store takes its time (a storm's
+// save encodes and fsyncs hundreds of incidents), alerts go on being
+// applied and shown, and the queue behind the webhook keeps draining.
+func TestSaveDoesNotBlockTheLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		gate := make(chan struct{})
+		st.gate = gate
+		h := newHarness(t, setup{st: st, cfg: Config{MaxServicesPerHour: -1}}).start()
+		h.fire("db", "Down") // its save waits for the gate
+		eventually(t, "db shown, its save stuck in the store", func() bool {
+			return len(h.r.Incidents()) == 1 && len(st.all()) == 0
+		})
+		h.fire("web", "Down")
+		h.fire("dns", "Down")
+		eventually(t, "three incidents shown, none saved yet", func() bool {
+			return len(h.r.Incidents()) == 3 && len(st.all()) == 0
+		})
+		close(gate)
+		eventually(t, "all three saved once the store answers", func() bool { return len(st.all()) == 3 })
+	})
+}

@@ -303,14 +303,17 @@ func (in *incident) lastEnded(t session.Tier) *SessionRef {
 	return nil
 }
 
-func (in *incident) record() (store.Incident, error) {
-	data, err := json.Marshal(in.Incident)
+func (in *incident) record() (store.Incident, error) { return recordOf(in.Incident) }
+
+// recordOf encodes an incident (or a view of one) for the store.
+func recordOf(v Incident) (store.Incident, error) {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return store.Incident{}, err
 	}
 	return store.Incident{
-		ID: in.ID, Service: in.Service, State: string(in.State),
-		Opened: in.Opened, Updated: in.Updated, Closed: in.Closed, Data: data,
+		ID: v.ID, Service: v.Service, State: string(v.State),
+		Opened: v.Opened, Updated: v.Updated, Closed: v.Closed, Data: data,
 	}, nil
 }
 

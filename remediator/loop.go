@@ -39,7 +39,11 @@ type loopState struct {
 	savedApplied uint64                             // applied, as last saved
 	pushes       []PostableAlert                    // to push at the end of the event
 	results      chan result
-	quit         chan struct{} // closed when the loop stops
+	saves        chan saveJob    // to the saver, while the loop runs (async)
+	saved        chan saveResult // from the saver
+	async        bool            // the saver runs: saves go to it
+	saving       bool            // a save is with the saver
+	quit         chan struct{}   // closed when the loop stops
 	wg           sync.WaitGroup
 	resumed      bool
 	running      bool
@@ -53,6 +57,7 @@ func newLoopState(cfg Config) *loopState {
 		dirty: map[string]*incident{}, unsaved: map[string]*incident{}, watching: map[string][]string{},
 		rewatch: map[string]*incident{},
 		results: make(chan result, 16), quit: make(chan struct{}),
+		saves: make(chan saveJob, 1), saved: make(chan saveResult, 1),
 	}
 }
 
@@ -76,6 +81,9 @@ func (r *Remediator) Run(ctx context.Context) error {
 	// the loop has stopped: a shutdown then cancels sessions as interrupted.
 	base, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	r.am.run(base, &lp.wg, lp.quit)
+	lp.wg.Add(1)
+	go r.saver(base, &lp.wg)
+	lp.async = true
 	defer func() {
 		close(lp.quit)
 		stop(session.Cancelled(session.OutcomeInterrupted))
@@ -95,8 +103,17 @@ func (r *Remediator) Run(ctx context.Context) error {
 			if timer != nil {
 				timer.Stop()
 			}
+			r.stopSaver()
 			r.save(base) // what a deferred save still held
 			return nil
+		case res := <-lp.saved:
+			if !r.onSaved(res) {
+				// Failed: tried again with the next event, not at once.
+				if timer != nil {
+					timer.Stop()
+				}
+				continue
+			}
 		case <-r.wake:
 			// Let the requests about to queue alerts do so: a storm's
 			// alerts then come in passes of dozens, not one or two, and

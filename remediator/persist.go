@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/claude-ops/claude-ops/inbox"
@@ -214,42 +215,107 @@ func (r *Remediator) rewatch() {
 // what it produced is saved).
 func (r *Remediator) save(ctx context.Context) {
 	lp := r.lp
-	lp.urgent, lp.saveAt, lp.lastSave = false, time.Time{}, time.Now()
-	defer func() { lp.saveTook = time.Since(lp.lastSave) }()
 	r.rewatch()
+	if lp.saving {
+		return // one save at a time: what changed meanwhile follows it (onSaved)
+	}
+	lp.urgent, lp.saveAt, lp.lastSave = false, time.Time{}, time.Now()
 	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied {
 		return
 	}
-	// Encoded one at a time as the store takes them: a storm's save holds
-	// one incident's encoding at a time, not hundreds.
-	n := 0
+	job := saveJob{applied: lp.applied}
+	for _, in := range lp.unsaved {
+		job.ins = append(job.ins, in)
+		job.views = append(job.views, in.view())
+	}
+	clear(lp.unsaved)
+	if !lp.async {
+		r.onSaved(r.write(ctx, job)) // Resume and the stop
+		return
+	}
+	lp.saving = true
+	lp.saves <- job
+}
+
+// saveJob is a save handed to the saver: copies of the incidents changed
+// since the last save (the loop goes on changing the originals) and the
+// inbox number of the last batch applied to them.
+type saveJob struct {
+	ins     []*incident // the originals: unsaved again if the save fails
+	views   []Incident
+	applied uint64
+}
+
+type saveResult struct {
+	job  saveJob
+	err  error
+	took time.Duration
+}
+
+// saver writes the saves the loop hands it, one at a time, so that the loop
+// (and the webhook's queue behind it) never waits for the encoding and the
+// fsync of a storm's incidents.
+func (r *Remediator) saver(ctx context.Context, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for job := range r.lp.saves {
+		r.lp.saved <- r.write(ctx, job)
+	}
+}
+
+// stopSaver waits for the save with the saver, and stops it: the saves of
+// the stop are written by the loop itself.
+func (r *Remediator) stopSaver() {
+	lp := r.lp
+	if lp.saving {
+		r.onSaved(<-lp.saved)
+	}
+	lp.async = false
+	close(lp.saves)
+}
+
+// write encodes the incidents of a save one at a time as the store takes
+// them (a storm's save holds one encoding at a time, not hundreds) and
+// saves them with the inbox number in one transaction.
+func (r *Remediator) write(ctx context.Context, job saveJob) saveResult {
+	start := time.Now()
 	recs := func(yield func(store.Incident) bool) {
-		for id, in := range lp.unsaved {
-			rec, err := in.record()
+		for i := range job.views {
+			rec, err := recordOf(job.views[i])
 			if err != nil {
-				r.log.Error("encode incident", "id", id, "err", err)
+				r.log.Error("encode incident", "id", job.views[i].ID, "err", err)
 				continue
 			}
-			n++
 			if !yield(rec) {
 				return
 			}
 		}
 	}
-	if err := r.store.SaveIncidents(ctx, recs, lp.applied); err != nil {
-		// Kept: saved with the next event, or replayed at the next start.
-		r.log.Error("save incidents", "incidents", n, "inbox_applied", lp.applied, "err", err)
-		return
+	err := r.store.SaveIncidents(ctx, recs, job.applied)
+	return saveResult{job: job, err: err, took: time.Since(start)}
+}
+
+// onSaved takes a save's result: on success the inbox lets go of what it
+// applied; on a failure its incidents are saved with the next save (or
+// their batches replayed at the next start). It reports success.
+func (r *Remediator) onSaved(res saveResult) bool {
+	lp := r.lp
+	lp.saving, lp.saveTook = false, res.took
+	if res.err != nil {
+		r.log.Error("save incidents", "incidents", len(res.job.ins), "inbox_applied", res.job.applied, "err", res.err)
+		for _, in := range res.job.ins {
+			lp.unsaved[in.ID] = in
+		}
+		return false
 	}
-	clear(lp.unsaved)
-	if lp.applied != lp.savedApplied {
-		lp.savedApplied = lp.applied
+	if res.job.applied > lp.savedApplied {
+		lp.savedApplied = res.job.applied
 		if r.inbox != nil {
-			if err := r.inbox.Applied(lp.applied); err != nil {
+			if err := r.inbox.Applied(res.job.applied); err != nil {
 				r.log.Warn("inbox: cannot remove applied segments", "err", err)
 			}
 		}
 	}
+	return true
 }
 
 // sorted returns the open incidents, oldest first.
