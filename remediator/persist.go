@@ -223,11 +223,24 @@ func (r *Remediator) save(ctx context.Context) {
 	if len(lp.unsaved) == 0 && lp.applied == lp.savedApplied {
 		return
 	}
-	job := saveJob{applied: lp.applied}
-	for _, in := range lp.unsaved {
-		job.ins = append(job.ins, in)
-		job.views = append(job.views, in.view())
+	// The saver encodes the readers' views, which nobody changes once
+	// published: publishing now makes every open incident's view current,
+	// and a closed one's copy is made here.
+	if len(lp.dirty) > 0 {
+		r.publish()
+		lp.lastPublish, lp.publishAt = lp.lastSave, time.Time{}
 	}
+	job := saveJob{applied: lp.applied}
+	r.viewMu.RLock()
+	for id, in := range lp.unsaved {
+		v, ok := r.views[id]
+		if !ok {
+			v = in.view()
+		}
+		job.ins = append(job.ins, in)
+		job.views = append(job.views, v)
+	}
+	r.viewMu.RUnlock()
 	clear(lp.unsaved)
 	if !lp.async {
 		r.onSaved(r.write(ctx, job)) // Resume and the stop
