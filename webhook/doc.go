@@ -50,10 +50,13 @@
 //	Content-Type not application/json, or a charset
 //	  other than utf-8                                     415
 //	body larger than MaxBodyBytes (default 1 MiB)          413
-//	malformed or truncated JSON, wrong JSON types in the
-//	  fields read (not groupLabels, commonLabels,
-//	  commonAnnotations, routeLabels: every alert carries
-//	  its own), a startsAt or endsAt that is not RFC 3339  400
+//	malformed or truncated JSON, a name twice in one
+//	  object, strings that are not UTF-8, wrong JSON
+//	  types in the fields read (not groupLabels,
+//	  commonLabels, commonAnnotations, routeLabels:
+//	  every alert carries its own; names are matched
+//	  exactly, in case too), a startsAt or endsAt that
+//	  is not RFC 3339                                      400
 //	version missing or not "4"                             400
 //	no alerts                                              400
 //	groupKey over 16 KiB or holding a control character    422

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,8 +14,9 @@ import (
 )
 
 // FuzzDecode checks that Decode never panics, that it rejects with a 400 or
-// 422 and a one-line reason, and that what it accepts keeps the promises of
-// the package documentation.
+// 422 and a one-line reason, that what it accepts keeps the promises of the
+// package documentation, and that it accepts no body encoding/json finds
+// malformed (the JSON v2 decoder is the stricter).
 func FuzzDecode(f *testing.F) {
 	files, err := filepath.Glob("testdata/am-*.json")
 	if err != nil || len(files) == 0 {
@@ -46,6 +48,9 @@ func FuzzDecode(f *testing.F) {
 	labels := []string{"service", "container", "job"}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msg, alerts, rejected, err := Decode(body, labels)
+		if err == nil && !stdjson.Valid(body) {
+			t.Fatalf("accepted a body encoding/json finds malformed: %q", body)
+		}
 		for _, x := range rejected {
 			if !slices.Contains(RejectReasons, x.Reason) || !isHex16(x.Fingerprint) {
 				t.Fatalf("rejected %+v", x)

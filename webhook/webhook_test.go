@@ -198,9 +198,12 @@ func TestRejections(t *testing.T) {
 		// JSON.
 		{name: "empty body", body: "", code: 400, reason: "malformed JSON"},
 		{name: "not JSON", body: "alert: firing", code: 400, reason: "malformed JSON"},
-		{name: "truncated JSON", body: sample[:len(sample)/2], code: 400, reason: "malformed JSON: unexpected end of JSON input"},
+		{name: "truncated JSON", body: sample[:len(sample)/2], code: 400, reason: "malformed JSON: jsontext: unexpected EOF"},
 		{name: "trailing garbage", body: payload(nil) + " {}", code: 400, reason: "malformed JSON"},
 		{name: "array", body: "[" + payload(nil) + "]", code: 400, reason: "malformed JSON"},
+		{name: "duplicate name", body: strings.Replace(payload(nil), `"version":"4"`, `"version":"4","version":"4"`, 1), code: 400, reason: "malformed JSON"},
+		{name: "label value not UTF-8", body: strings.Replace(payload(nil), `"ServiceDown"`, "\"Service\xffDown\"", 1), code: 400, reason: "malformed JSON"},
+		{name: "version in another case", body: strings.Replace(payload(nil), `"version":"4"`, `"Version":"4"`, 1), code: 400, reason: "missing version"},
 		{name: "null", body: "null", code: 400, reason: "missing version"},
 		{name: "alerts is an object", body: payload(func(p, _, _ map[string]any) { p["alerts"] = map[string]any{} }), code: 400, reason: "malformed JSON"},
 		{name: "label value a number", body: payload(func(_, _, l map[string]any) { l["port"] = 8080 }), code: 400, reason: "malformed JSON"},
