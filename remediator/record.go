@@ -74,8 +74,8 @@ func readBatch(b []byte) ([]webhook.Alert, error) {
 	if v := d.Byte(); v != recordV1 {
 		return nil, fmt.Errorf("batch record version %d, want %d", v, recordV1)
 	}
-	n := d.Uvarint()
-	if n > d.Len() { // every alert takes bytes
+	n := d.Uvarint64()
+	if n > uint64(d.Len()) { // every alert takes bytes
 		return nil, fmt.Errorf("batch of %d alerts in %d bytes", n, d.Len())
 	}
 	alerts := make([]webhook.Alert, n)
@@ -117,8 +117,8 @@ func readTime(d *encoding.Decbuf) time.Time {
 }
 
 func readMap(d *encoding.Decbuf) map[string]string {
-	n := d.Uvarint()
-	if n > d.Len()/2 { // every pair takes two bytes at least
+	n := d.Uvarint64()
+	if n > uint64(d.Len())/2 { // every pair takes two bytes at least
 		d.E = fmt.Errorf("map of %d pairs in %d bytes", n, d.Len())
 		return nil
 	}
