@@ -81,16 +81,16 @@ func readBatch(b []byte) ([]webhook.Alert, error) {
 	alerts := make([]webhook.Alert, n)
 	for i := range alerts {
 		a := &alerts[i]
-		a.Service = d.UvarintStr()
-		a.Status = d.UvarintStr()
-		a.Fingerprint = d.UvarintStr()
+		a.Service = readString(&d)
+		a.Status = readString(&d)
+		a.Fingerprint = readString(&d)
 		a.StartsAt = readTime(&d)
 		a.EndsAt = readTime(&d)
 		a.Labels = readMap(&d)
 		a.Annotations = readMap(&d)
-		a.GeneratorURL = d.UvarintStr()
+		a.GeneratorURL = readString(&d)
 		a.Ours = d.Byte() == 1
-		a.GroupKey = d.UvarintStr()
+		a.GroupKey = readString(&d)
 		if d.Err() != nil {
 			break
 		}
@@ -116,6 +116,22 @@ func readTime(d *encoding.Decbuf) time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
+// readString reads a length-prefixed string; a length past the end is an
+// error (Decbuf.UvarintStr panics on a length past int64).
+func readString(d *encoding.Decbuf) string {
+	n := d.Uvarint64()
+	if d.E != nil {
+		return ""
+	}
+	if n > uint64(d.Len()) {
+		d.E = fmt.Errorf("string of %d bytes in %d", n, d.Len())
+		return ""
+	}
+	str := string(d.B[:n])
+	d.B = d.B[n:]
+	return str
+}
+
 func readMap(d *encoding.Decbuf) map[string]string {
 	n := d.Uvarint64()
 	if n > uint64(d.Len())/2 { // every pair takes two bytes at least
@@ -127,8 +143,8 @@ func readMap(d *encoding.Decbuf) map[string]string {
 	}
 	m := make(map[string]string, n)
 	for range n {
-		k := d.UvarintStr()
-		m[k] = d.UvarintStr()
+		k := readString(d)
+		m[k] = readString(d)
 	}
 	return m
 }
