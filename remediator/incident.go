@@ -303,8 +303,6 @@ func (in *incident) lastEnded(t session.Tier) *SessionRef {
 	return nil
 }
 
-func (in *incident) record() (store.Incident, error) { return recordOf(in.Incident) }
-
 // recordOf encodes an incident (or a view of one) for the store.
 func recordOf(v Incident) (store.Incident, error) {
 	data, err := json.Marshal(v)

@@ -109,7 +109,7 @@ func TestAlertLabelsJSON(t *testing.T) {
 	in := newIncident("inc-1", "web", policy{}, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
 	in.upsertAlert(alertFrom(fullAlert(1)))
 	in.upsertAlert(alertFrom(webhook.Alert{Fingerprint: "00000000000000aa", Status: "firing", Labels: map[string]string{"alertname": "Bare"}}))
-	rec, err := in.record()
+	rec, err := recordOf(in.Incident)
 	if err != nil {
 		t.Fatal(err)
 	}
