@@ -74,25 +74,16 @@ func Open(path string) (*Store, error) {
 // Close closes the database. Pending writes have already been committed.
 func (s *Store) Close() error { return s.db.Close() }
 
-// write runs fn in one BEGIN IMMEDIATE transaction and commits it. The write
-// is durable once write returns nil.
+// write runs fn in one BEGIN IMMEDIATE transaction and commits it, as this
+// process's only writer (writers stay queued in Go). The write is durable
+// once write returns nil.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	return s.locked(ctx, func() error { return s.tx(ctx, fn) })
-}
-
-// locked runs fn as this process's only writer: writers stay queued in Go.
-func (s *Store) locked(ctx context.Context, fn func() error) error {
 	select {
 	case s.wsem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-s.wsem }()
-	return fn()
-}
-
-// tx runs fn in a transaction of the pool and commits it.
-func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
