@@ -263,3 +263,52 @@ func TestSaveDoesNotBlockTheLoop(t *testing.T) {
 		eventually(t, "all three saved once the store answers", func() bool { return len(st.all()) == 3 })
 	})
 }
+
+// An incident closed by its alerts alone is saved with them (Config.SaveEvery):
+// a crash before that save replays their batches and closes it again. A
+// storm's closures then cost no save of their own.
+func TestAlertClosureSavedWithItsBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib, st := &memInbox{}, newFakeStore()
+		cfg := Config{SaveEvery: time.Second, MaxServicesPerHour: 1}
+		h := newHarness(t, setup{st: st, inbox: ib, cfg: cfg}).start()
+		h.fire("web", "Down") // takes the only slot: a session, saved at once
+		h.waitCalls(1)
+		h.fire("db", "Down") // refused by the blast radius: a human is asked
+		time.Sleep(time.Second)
+		h.waitState("db", StateNeedsHuman)
+		h.resolve("db", "Down")
+		eventually(t, "db closed in memory, not saved yet, its batch kept", func() bool {
+			in, _ := h.incident("db")
+			return in.State == StateNeedsHuman && ib.len() == 1
+		})
+		time.Sleep(time.Second)
+		eventually(t, "db's closure saved within SaveEvery, its batch done", func() bool {
+			in, _ := h.incident("db")
+			return in.State == StateClosed && ib.len() == 0
+		})
+
+		// Again, and the process dies before the save: the restart replays
+		// the resolved alert and the incident closes again.
+		h.fire("db", "Down")
+		time.Sleep(time.Second)
+		h.waitState("db", StateNeedsHuman)
+		h.resolve("db", "Down")
+		synctest.Wait()
+		st.setFail(true) // nothing more reaches the store, the stop's save neither
+		h.stop()
+		if in, _ := h.incident("db"); in.State != StateNeedsHuman || ib.len() != 1 {
+			t.Fatalf("before the restart: db %s, %d batches to replay; want needs_human, 1", in.State, ib.len())
+		}
+		st.setFail(false)
+		again := newHarness(t, setup{st: st, inbox: ib, cfg: cfg}).start()
+		time.Sleep(time.Second) // web's session resumed and saved at once: db's closure within SaveEvery
+		again.waitState("db", StateClosed)
+		eventually(t, "the replayed batch done", func() bool { return ib.len() == 0 })
+		for _, in := range again.r.Incidents() {
+			if in.Service == "db" {
+				t.Errorf("db open again after the replay: %+v", in)
+			}
+		}
+	})
+}

@@ -200,7 +200,12 @@ func (r *Remediator) apply(ctx context.Context, in *incident, fx effect, now tim
 	case fxAPIRetry:
 		r.m.apiRetries.WithLabelValues(fx.Tier.String()).Inc()
 	case fxClosed:
-		lp.urgent = true
+		// Closed by its alerts alone, an incident closes again when a
+		// crash replays their batches: saved with them. Any other closure
+		// (a session's end) is saved at once.
+		if !lp.alertOnly {
+			lp.urgent = true
+		}
 		r.m.incidents.WithLabelValues(string(fx.Outcome)).Inc()
 		delete(lp.byID, in.ID)
 		if lp.byService[in.Service] == in {

@@ -140,7 +140,7 @@ func (r *Remediator) flush(ctx context.Context) {
 		lp.urgent = false
 		return
 	}
-	// An urgent change (a session started or ended, an incident closed) is
+	// An urgent change (a session started or ended, an incident closed by a session) is
 	// saved at once after a quiet spell, and in a storm within
 	// urgentSaveEvery of the last save: the incidents a storm closes go in
 	// one transaction, not one each.

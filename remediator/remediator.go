@@ -82,9 +82,11 @@ type Config struct {
 	// passes of the loop, and each save re-encodes whole incidents and
 	// commits with an fsync. The alerts are safe meanwhile: their inbox
 	// batches count as applied only with the save that holds what they
-	// produced, and are replayed after a crash; a stop saves. Any other change (a session
-	// started, cancelled or ended, an incident closed) is saved at the end
-	// of its event, or within 20 ms of the last save (urgentSaveEvery).
+	// produced, and are replayed after a crash; a stop saves. That includes
+	// an incident closed by its alerts resolving: a replay closes it again.
+	// Any other change (a session started, cancelled or ended, an incident
+	// closed by a session's end) is saved at the end of its event, or within
+	// 20 ms of the last save (urgentSaveEvery).
 	// Zero saves after every event.
 	SaveEvery time.Duration
 	// DryRun is given to the sessions' handoff.
