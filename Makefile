@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=100000x ./webhook/
 	$(GO) test -run='^$$' -fuzz=FuzzClassify -fuzztime=100000x ./policy/
 	$(GO) test -run='^$$' -fuzz=FuzzReadBatch -fuzztime=100000x ./remediator/
+	$(GO) test -run='^$$' -fuzz=FuzzReadAlertLog -fuzztime=100000x ./remediator/
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

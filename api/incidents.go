@@ -3,7 +3,6 @@ package api
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,7 +33,7 @@ func (a *API) incidents(ctx context.Context, q store.IncidentQuery) ([]remediato
 		return nil, err
 	}
 	for _, rec := range closed {
-		in, err := decodeIncident(rec)
+		in, err := remediator.DecodeIncident(rec)
 		if err != nil {
 			a.Logger.Warn("undecodable incident", "id", rec.ID, "err", err)
 			continue
@@ -49,20 +48,6 @@ func limited[T any](s []T, n int) []T {
 		return s[:n]
 	}
 	return s
-}
-
-// decodeIncident reads a stored incident: its data is the remediator's
-// Incident document; the columns win.
-func decodeIncident(rec store.Incident) (remediator.Incident, error) {
-	var v remediator.Incident
-	if len(rec.Data) > 0 {
-		if err := json.Unmarshal(rec.Data, &v); err != nil {
-			return v, err
-		}
-	}
-	v.ID, v.Service, v.State = rec.ID, rec.Service, remediator.State(rec.State)
-	v.Opened, v.Updated, v.Closed = rec.Opened, rec.Updated, rec.Closed
-	return v, nil
 }
 
 // incidentList is GET /api/v1/incidents: ?state=open (the default), closed

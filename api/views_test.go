@@ -84,7 +84,7 @@ func seed(t *testing.T, f *fixture) {
 	)
 	f.incident(t, remediator.Incident{ID: "in-web", Service: "web", State: remediator.StateNeedsHuman, Opened: at(115 * time.Minute),
 		Updated: at(80 * time.Minute), NeedsHumanSince: at(80 * time.Minute), Reason: remediator.ReasonNotFixed, Detail: "tier 3 did not fix it",
-		Alerts: []remediator.Alert{{Fingerprint: "f1", Status: "firing", Labels: labels.FromStrings("alertname", "WebDown", "service", "web")}},
+		Alerts: []*remediator.Alert{{Fingerprint: "f1", Status: "firing", Labels: labels.FromStrings("alertname", "WebDown", "service", "web")}},
 		Sessions: []remediator.SessionRef{
 			{ID: "web-2", Tier: 2, Start: at(110 * time.Minute), Outcome: session.OutcomeRemediated, CostUSD: 0.3,
 				Result: &session.RemediationResult{Summary: "restarted web", Outcome: "fixed"}},

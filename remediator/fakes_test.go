@@ -169,11 +169,12 @@ func record(o session.Outcome, summary, findings string, actions ...session.Reme
 // ---- store -----------------------------------------------------------------
 
 type fakeStore struct {
-	mu    sync.Mutex
-	inc   map[string]store.Incident
-	saves int
-	fail  bool          // SaveIncidents fails, writing nothing
-	gate  chan struct{} // if set, SaveIncidents waits for it to close
+	mu      sync.Mutex
+	inc     map[string]store.Incident
+	saves   int
+	written int           // alerts written to incident logs
+	fail    bool          // SaveIncidents fails, writing nothing
+	gate    chan struct{} // if set, SaveIncidents waits for it to close
 	// applied is the inbox's applied number, saved with the incidents.
 	applied uint64
 }
@@ -208,6 +209,20 @@ func (s *fakeStore) SaveIncidents(_ context.Context, seq iter.Seq[store.Incident
 	defer s.mu.Unlock()
 	for _, in := range ins {
 		in.Data = slices.Clone(in.Data)
+		// The log as store.Store keeps it: emptied when told, appended to.
+		log := s.inc[in.ID].Log
+		if in.ResetLog {
+			log = nil
+		}
+		if in.Append != nil {
+			log = append(slices.Clone(log), slices.Clone(in.Append))
+			es, err := readAlertChunk(in.Append)
+			if err != nil {
+				return err // written by recordOf: a bug
+			}
+			s.written += len(es)
+		}
+		in.Log, in.Append, in.ResetLog = log, nil, false
 		s.inc[in.ID] = in
 		s.saves++
 	}
@@ -469,7 +484,7 @@ func (h *harness) incident(service string) (Incident, bool) {
 	if last == nil {
 		return Incident{}, false
 	}
-	v, err := decodeIncident(*last)
+	v, err := DecodeIncident(*last)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package remediator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -309,6 +310,48 @@ func TestAlertClosureSavedWithItsBatch(t *testing.T) {
 			if in.Service == "db" {
 				t.Errorf("db open again after the replay: %+v", in)
 			}
+		}
+	})
+}
+
+// A save writes the alerts that came or changed since the last one, not
+// every alert of the incident again; after a restart too.
+func TestSaveWritesNewAlertsOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		written := func() int { st.mu.Lock(); defer st.mu.Unlock(); return st.written }
+		h := newHarness(t, setup{st: st}).start()
+		h.fire("db", "Down")
+		h.waitState("db", StateTier2)
+		for i, name := range []string{"Slow", "Lag", "Full"} {
+			h.fire("db", name)
+			eventually(t, fmt.Sprintf("alert %d saved", i+2), func() bool {
+				in, _ := h.incident("db")
+				return len(in.Alerts) == i+2
+			})
+		}
+		h.resolve("db", "Lag") // changes one alert: written again
+		h.stop()
+		if got := written(); got != 5 {
+			t.Errorf("%d alerts written for 4 alerts and a resolved one, want 5", got)
+		}
+		again := newHarness(t, setup{st: st}).start()
+		again.fire("db", "Swap")
+		eventually(t, "the fifth alert saved", func() bool {
+			in, _ := again.incident("db")
+			return len(in.Alerts) == 5
+		})
+		if got := written(); got != 6 {
+			t.Errorf("%d alerts written after the restart's alert, want 6", got)
+		}
+		in, _ := again.incident("db")
+		var got []string
+		for _, a := range in.Alerts {
+			got = append(got, a.Labels.Get("alertname")+" "+a.Status)
+		}
+		want := []string{"Down firing", "Slow firing", "Lag resolved", "Full firing", "Swap firing"}
+		if !slices.Equal(got, want) {
+			t.Errorf("stored alerts %q, want %q", got, want)
 		}
 	})
 }

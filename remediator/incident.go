@@ -141,10 +141,12 @@ type Incident struct {
 	APIError    string    `json:"api_error,omitempty"`
 	RetryAt     time.Time `json:"retry_at,omitzero"`
 	// VerifyDeadline is when verification gives up (verify2, verify3).
-	VerifyDeadline  time.Time    `json:"verify_deadline,omitzero"`
-	NeedsHumanSince time.Time    `json:"needs_human_since,omitzero"`
-	Alerts          []Alert      `json:"alerts"`
-	Sessions        []SessionRef `json:"sessions"`
+	VerifyDeadline  time.Time `json:"verify_deadline,omitzero"`
+	NeedsHumanSince time.Time `json:"needs_human_since,omitzero"`
+	// Alerts are shared by the copies of an incident (its views, a save):
+	// an Alert is never changed once made; a change replaces it.
+	Alerts   []*Alert     `json:"alerts"`
+	Sessions []SessionRef `json:"sessions"`
 }
 
 // incident is the event loop's working copy; Handle (machine.go) is the
@@ -166,7 +168,7 @@ type incident struct {
 func newIncident(id, service string, pol policy, now time.Time) *incident {
 	return &incident{pol: pol, Incident: Incident{
 		ID: id, Service: service, State: StateOpen, Opened: now, Updated: now,
-		Alerts: []Alert{}, Sessions: []SessionRef{},
+		Alerts: []*Alert{}, Sessions: []SessionRef{},
 	}}
 }
 
@@ -233,30 +235,36 @@ func (in *incident) view() Incident {
 // upsertAlert adds or updates an alert; it reports whether the incident
 // changed (a repeated notification of the same alert does not change it).
 func (in *incident) upsertAlert(a Alert) bool {
-	for i := range in.Alerts {
-		if o := &in.Alerts[i]; o.Fingerprint == a.Fingerprint {
+	for i, o := range in.Alerts {
+		if o.Fingerprint == a.Fingerprint {
 			if o.Status == a.Status && o.StartsAt.Equal(a.StartsAt) && o.GeneratorURL == a.GeneratorURL &&
 				labels.Equal(o.Labels, a.Labels) && labels.Equal(o.Annotations, a.Annotations) {
 				return false
 			}
-			in.Alerts[i] = a
+			in.Alerts[i] = &a
 			return true
 		}
 	}
-	in.Alerts = append(in.Alerts, a)
+	in.Alerts = append(in.Alerts, &a)
 	return true
 }
 
 // resolveAlert marks an alert resolved; false if the incident does not hold it.
 func (in *incident) resolveAlert(a Alert) bool {
-	for i := range in.Alerts {
-		if in.Alerts[i].Fingerprint == a.Fingerprint {
-			in.Alerts[i].Status = "resolved"
-			in.Alerts[i].EndsAt = a.EndsAt
+	for i, o := range in.Alerts {
+		if o.Fingerprint == a.Fingerprint {
+			in.resolved(i, a.EndsAt)
 			return true
 		}
 	}
 	return false
+}
+
+// resolved replaces alert i with a copy resolved at endsAt.
+func (in *incident) resolved(i int, endsAt time.Time) {
+	c := *in.Alerts[i]
+	c.Status, c.EndsAt = "resolved", endsAt
+	in.Alerts[i] = &c
 }
 
 // firing returns the fingerprints of the alerts still firing.
@@ -303,30 +311,81 @@ func (in *incident) lastEnded(t session.Tier) *SessionRef {
 	return nil
 }
 
-// recordOf encodes an incident (or a view of one) for the store.
-func recordOf(v Incident) (store.Incident, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return store.Incident{}, err
-	}
-	return store.Incident{
-		ID: v.ID, Service: v.Service, State: string(v.State),
-		Opened: v.Opened, Updated: v.Updated, Closed: v.Closed, Data: data,
-	}, nil
+// savedAlerts is what the store holds of an incident's alerts: the alerts
+// as last saved (an Alert is never changed, so one still there is saved as
+// it is) and the number of entries of its alert log.
+type savedAlerts struct {
+	alerts  []*Alert
+	entries int
 }
 
-// decodeIncident turns a store record into the view; the record's columns win
-// over the document.
-func decodeIncident(rec store.Incident) (Incident, error) {
+// recordOf encodes an incident (or a view of one) for the store: the
+// document without its alerts, and a chunk for its alert log with the
+// alerts not as in saved. A storm's save writes the alerts that came since
+// the last one, not every alert again. When the log would hold more than
+// twice the alerts (alerts resolved one by one), it is written afresh. It
+// also returns what the store holds once the record is saved.
+func recordOf(v Incident, saved savedAlerts) (store.Incident, savedAlerts, error) {
+	alerts := v.Alerts
+	v.Alerts = nil
+	data, err := json.Marshal(v)
+	if err != nil {
+		return store.Incident{}, saved, err
+	}
+	rec := store.Incident{
+		ID: v.ID, Service: v.Service, State: string(v.State),
+		Opened: v.Opened, Updated: v.Updated, Closed: v.Closed, Data: data,
+	}
+	var changed []int
+	for i, a := range alerts {
+		if i >= len(saved.alerts) || saved.alerts[i] != a {
+			changed = append(changed, i)
+		}
+	}
+	next := savedAlerts{alerts: alerts, entries: saved.entries + len(changed)}
+	if len(alerts) < len(saved.alerts) || next.entries > 2*len(alerts)+8 {
+		rec.ResetLog, next.entries = true, len(alerts)
+		changed = changed[:0]
+		for i := range alerts {
+			changed = append(changed, i)
+		}
+	}
+	if len(changed) > 0 {
+		rec.Append = appendAlertLog(nil, alerts, changed)
+	}
+	return rec, next, nil
+}
+
+// DecodeIncident turns a store record into the view: the document, its
+// alerts from the alert log (a record saved before there was one holds them
+// in the document); the record's columns win over the document.
+func DecodeIncident(rec store.Incident) (Incident, error) {
+	v, _, err := decodeRecord(rec)
+	return v, err
+}
+
+// decodeRecord is DecodeIncident; it also returns the number of entries of
+// the alert log.
+func decodeRecord(rec store.Incident) (Incident, int, error) {
 	var v Incident
 	if len(rec.Data) > 0 {
 		if err := json.Unmarshal(rec.Data, &v); err != nil {
-			return Incident{}, fmt.Errorf("incident %s: %w", rec.ID, err)
+			return Incident{}, 0, fmt.Errorf("incident %s: %w", rec.ID, err)
 		}
+	}
+	entries := 0
+	if len(rec.Log) > 0 {
+		var err error
+		if v.Alerts, entries, err = readAlertLog(rec.Log); err != nil {
+			return Incident{}, 0, fmt.Errorf("incident %s: %w", rec.ID, err)
+		}
+	}
+	if v.Alerts == nil {
+		v.Alerts = []*Alert{}
 	}
 	v.ID, v.Service, v.State = rec.ID, rec.Service, State(rec.State)
 	v.Opened, v.Updated, v.Closed = rec.Opened, rec.Updated, rec.Closed
-	return v, nil
+	return v, entries, nil
 }
 
 // alertFrom converts a webhook alert, computing a fingerprint when missing.

@@ -26,6 +26,7 @@ type loopState struct {
 	cancels      map[string]context.CancelCauseFunc // running session → its context's cancel
 	dirty        map[string]*incident               // to publish at the end of the event
 	unsaved      map[string]*incident               // changed since the last save
+	savedAlerts  map[string]savedAlerts             // what the store holds of each open incident's alerts
 	urgent       bool                               // save at the end of this event, not later
 	alertOnly    bool                               // handling an alert: its changes may be saved later
 	lastSave     time.Time                          // when the store last took the incidents
@@ -54,9 +55,10 @@ func newLoopState(cfg Config) *loopState {
 		byID: map[string]*incident{}, byService: map[string]*incident{},
 		slots: newSlots(cfg.Concurrency, cfg.MaxServicesPerHour),
 		wakes: map[string]time.Time{}, cancels: map[string]context.CancelCauseFunc{},
-		dirty: map[string]*incident{}, unsaved: map[string]*incident{}, watching: map[string][]string{},
-		rewatch: map[string]*incident{},
-		results: make(chan result, 16), quit: make(chan struct{}),
+		dirty: map[string]*incident{}, unsaved: map[string]*incident{}, savedAlerts: map[string]savedAlerts{},
+		watching: map[string][]string{},
+		rewatch:  map[string]*incident{},
+		results:  make(chan result, 16), quit: make(chan struct{}),
 		saves: make(chan saveJob, 1), saved: make(chan saveResult, 1),
 	}
 }

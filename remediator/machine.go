@@ -394,9 +394,9 @@ func (m *machine) polled(ev evPolled) {
 			return
 		}
 	}
-	for i := range in.Alerts {
-		if in.Alerts[i].Status != "resolved" {
-			in.Alerts[i].Status, in.Alerts[i].EndsAt = "resolved", m.now
+	for i, a := range in.Alerts {
+		if a.Status != "resolved" {
+			in.resolved(i, m.now)
 		}
 	}
 	m.changed = true

@@ -139,7 +139,7 @@ func concat(parts ...[]string) []string { return slices.Concat(parts...) }
 func resumedIncident(st State, mod func(*Incident)) *incident {
 	in := newIncident("inc-1", "db", policy{VerifyTimeout: verify}, machineT0)
 	in.State = st
-	in.Alerts = []Alert{mAlert("Down")}
+	in.Alerts = []*Alert{new(mAlert("Down"))}
 	in.Sessions = []SessionRef{{ID: "s1", Tier: session.Tier2, Start: machineT0, Outcome: session.OutcomeRunning}}
 	if mod != nil {
 		mod(&in.Incident)

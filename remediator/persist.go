@@ -36,12 +36,16 @@ func (r *Remediator) Resume(ctx context.Context) error {
 		return fmt.Errorf("remediator: load open incidents: %w", err)
 	}
 	for _, rec := range recs {
-		v, err := decodeIncident(rec)
+		v, entries, err := decodeRecord(rec)
 		if err != nil {
 			r.log.Error("cannot resume incident", "id", rec.ID, "err", err)
 			continue
 		}
 		in := &incident{Incident: v, pol: r.pol}
+		if len(rec.Log) > 0 {
+			// The next save appends only what changes.
+			lp.savedAlerts[in.ID] = savedAlerts{alerts: slices.Clone(v.Alerts), entries: entries}
+		}
 		if other := lp.byService[in.Service]; other != nil {
 			r.log.Warn("two open incidents for one service; resuming the oldest only", "service", in.Service, "kept", other.ID, "skipped", in.ID)
 			continue
@@ -59,7 +63,7 @@ func (r *Remediator) Resume(ctx context.Context) error {
 		r.log.Warn("blast radius: cannot list recent incidents", "err", err)
 	} else {
 		for _, rec := range recent {
-			v, err := decodeIncident(rec)
+			v, err := DecodeIncident(rec)
 			if err != nil {
 				continue
 			}
@@ -239,6 +243,7 @@ func (r *Remediator) save(ctx context.Context) {
 		}
 		job.ins = append(job.ins, in)
 		job.views = append(job.views, v)
+		job.saved = append(job.saved, lp.savedAlerts[id])
 	}
 	r.viewMu.RUnlock()
 	clear(lp.unsaved)
@@ -256,13 +261,16 @@ func (r *Remediator) save(ctx context.Context) {
 type saveJob struct {
 	ins     []*incident // the originals: unsaved again if the save fails
 	views   []Incident
+	saved   []savedAlerts // what the store holds of each view's alerts (lp.savedAlerts)
 	applied uint64
 }
 
 type saveResult struct {
-	job  saveJob
-	err  error
-	took time.Duration
+	job     saveJob
+	saved   []savedAlerts // what the store holds of each view's alerts now
+	skipped map[int]bool  // views that did not encode, not saved
+	err     error
+	took    time.Duration
 }
 
 // saver writes the saves the loop hands it, one at a time, so that the loop
@@ -291,11 +299,18 @@ func (r *Remediator) stopSaver() {
 // saves them with the inbox number in one transaction.
 func (r *Remediator) write(ctx context.Context, job saveJob) saveResult {
 	start := time.Now()
+	var skipped map[int]bool
+	saved := make([]savedAlerts, len(job.views))
 	recs := func(yield func(store.Incident) bool) {
 		for i := range job.views {
-			rec, err := recordOf(job.views[i])
+			rec, next, err := recordOf(job.views[i], job.saved[i])
+			saved[i] = next
 			if err != nil {
 				r.log.Error("encode incident", "id", job.views[i].ID, "err", err)
+				if skipped == nil {
+					skipped = map[int]bool{}
+				}
+				skipped[i] = true
 				continue
 			}
 			if !yield(rec) {
@@ -304,7 +319,7 @@ func (r *Remediator) write(ctx context.Context, job saveJob) saveResult {
 		}
 	}
 	err := r.store.SaveIncidents(ctx, recs, job.applied)
-	return saveResult{job: job, err: err, took: time.Since(start)}
+	return saveResult{job: job, saved: saved, skipped: skipped, err: err, took: time.Since(start)}
 }
 
 // onSaved takes a save's result: on success the inbox lets go of what it
@@ -319,6 +334,16 @@ func (r *Remediator) onSaved(res saveResult) bool {
 			lp.unsaved[in.ID] = in
 		}
 		return false
+	}
+	// What the next save compares each incident's alerts with.
+	for i, v := range res.job.views {
+		switch {
+		case res.skipped[i]:
+		case v.State == StateClosed:
+			delete(lp.savedAlerts, v.ID)
+		default:
+			lp.savedAlerts[v.ID] = res.saved[i] // a view's alerts: never changed
+		}
 	}
 	if res.job.applied > lp.savedApplied {
 		lp.savedApplied = res.job.applied

@@ -310,7 +310,7 @@ func (r *Remediator) Get(ctx context.Context, id string) (Incident, error) {
 	if err != nil {
 		return Incident{}, err
 	}
-	return decodeIncident(rec)
+	return DecodeIncident(rec)
 }
 
 // Recent returns the latest incidents, open or closed, newest first, as the
@@ -322,7 +322,7 @@ func (r *Remediator) Recent(ctx context.Context, limit int) ([]Incident, error) 
 	}
 	out := make([]Incident, 0, len(recs))
 	for _, rec := range recs {
-		v, err := decodeIncident(rec)
+		v, err := DecodeIncident(rec)
 		if err != nil {
 			r.log.Warn("undecodable incident", "id", rec.ID, "err", err)
 			continue

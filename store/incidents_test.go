@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -117,4 +119,87 @@ WHEN NEW.id = 'bad' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err
 			t.Errorf("after saving %d: applied = %d, want %d", c.save, got, c.want)
 		}
 	}
+}
+
+// An incident's log: a save appends its chunk, after emptying the log when
+// told to; the store does not read the chunks; a document that is not JSON
+// writes nothing, the chunk neither.
+func TestIncidentLog(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	in := Incident{ID: "a", Service: "web", State: "open", Opened: t0, Updated: t0, Data: json.RawMessage(`{"alerts":null}`)}
+	chunks := func(cs ...string) [][]byte {
+		var out [][]byte
+		for _, c := range cs {
+			out = append(out, []byte(c))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		append   string
+		reset    bool
+		data     string // the document, if not in's
+		want     [][]byte
+		wantFail bool
+	}{
+		{name: "first save", append: "1", want: chunks("1")},
+		{name: "appended", append: "2", want: chunks("1", "2")},
+		{name: "nothing to append", want: chunks("1", "2")},
+		{name: "bytes the store does not read", append: "\x00\xff", want: chunks("1", "2", "\x00\xff")},
+		{name: "document not JSON", append: "3", data: "{", wantFail: true, want: chunks("1", "2", "\x00\xff")},
+		{name: "compacted", append: "123", reset: true, want: chunks("123")},
+		{name: "emptied", reset: true},
+	} {
+		save := in
+		if tc.append != "" {
+			save.Append = []byte(tc.append)
+		}
+		save.ResetLog = tc.reset
+		save.State = tc.name // shows whether the incident's row was written
+		if tc.data != "" {
+			save.Data = json.RawMessage(tc.data)
+		}
+		err := s.SaveIncidents(ctx, slices.Values([]Incident{save}), 0)
+		if (err != nil) != tc.wantFail {
+			t.Fatalf("%s: SaveIncidents = %v, want failure %v", tc.name, err, tc.wantFail)
+		}
+		if !tc.wantFail {
+			in.State = tc.name
+		}
+		got, err := s.GetIncident(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != in.State || !reflect.DeepEqual(got.Log, tc.want) {
+			t.Errorf("%s: state %q, log %q; want %q, %q", tc.name, got.State, got.Log, in.State, tc.want)
+		}
+		open, err := s.OpenIncidents(ctx)
+		if err != nil || len(open) != 1 || !reflect.DeepEqual(open[0].Log, tc.want) {
+			t.Errorf("%s: OpenIncidents = %+v, %v", tc.name, open, err)
+		}
+	}
+}
+
+// BenchmarkSaveIncidentLog saves a storm's worth of new alerts: 500
+// incidents, each with 10 new alerts a save (250 bytes each, as the
+// remediator's alert records), one chunk an incident.
+//
+//	go test -run '^$' -bench BenchmarkSaveIncidentLog ./store/
+func BenchmarkSaveIncidentLog(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := context.Background()
+	const incidents, perSave = 500, 10
+	chunk := bytes.Repeat([]byte("a"), 250*perSave)
+	doc := json.RawMessage(`{"id":"x","service":"svc","state":"needs_human","alerts":null,"sessions":[]}`)
+	ins := make([]Incident, incidents)
+	for i := range ins {
+		ins[i] = Incident{ID: fmt.Sprintf("inc-%d", i), Service: fmt.Sprintf("svc-%d", i), State: "needs_human", Opened: t0, Updated: t0, Data: doc, Append: chunk}
+	}
+	for b.Loop() {
+		if err := s.SaveIncidents(ctx, slices.Values(ins), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*incidents*perSave), "ns/alert")
 }

@@ -124,6 +124,17 @@ CREATE TABLE inbox_applied (
 	seq INTEGER NOT NULL
 );
 `,
+	// 7: what an incident's owner keeps beside its document in chunks that
+	// are only ever appended (the remediator's alerts): a save appends what
+	// changed, one row an incident, instead of rewriting every alert of
+	// every incident a storm touched.
+	`
+CREATE TABLE incident_log (
+	incident_id TEXT NOT NULL,
+	data        BLOB NOT NULL
+);
+CREATE INDEX incident_log_incident ON incident_log (incident_id);
+`,
 }
 
 // migrate applies the migrations the file has not seen, in one transaction,

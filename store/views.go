@@ -126,7 +126,7 @@ func (s *Store) QueryIncidents(ctx context.Context, q IncidentQuery) ([]Incident
 	if err != nil {
 		return nil, fmt.Errorf("store: query incidents: %w", err)
 	}
-	return scanIncidents(rows)
+	return s.scanIncidents(ctx, rows)
 }
 
 // CooldownUse is a service's use of one cooldown class within its window.
