@@ -199,7 +199,13 @@ func (s *fakeStore) SaveIncidents(_ context.Context, seq iter.Seq[store.Incident
 	if s.failing() {
 		return fmt.Errorf("disk full")
 	}
-	ins := slices.Collect(seq)
+	var ins []store.Incident
+	for in := range seq {
+		// Taken as store.Store takes it: before the next is asked for,
+		// whose encoding may reuse this one's buffers.
+		in.Data, in.Append = slices.Clone(in.Data), slices.Clone(in.Append)
+		ins = append(ins, in)
+	}
 	for _, in := range ins {
 		if !json.Valid(in.Data) {
 			return fmt.Errorf("invalid data")

@@ -267,6 +267,16 @@ func (in *incident) resolved(i int, endsAt time.Time) {
 	in.Alerts[i] = &c
 }
 
+// anyFiring reports whether an alert still fires.
+func (in *incident) anyFiring() bool {
+	for _, a := range in.Alerts {
+		if a.Status != "resolved" {
+			return true
+		}
+	}
+	return false
+}
+
 // firing returns the fingerprints of the alerts still firing.
 func (in *incident) firing() []string {
 	var fps []string
@@ -324,8 +334,9 @@ type savedAlerts struct {
 // alerts not as in saved. A storm's save writes the alerts that came since
 // the last one, not every alert again. When the log would hold more than
 // twice the alerts (alerts resolved one by one), it is written afresh. It
-// also returns what the store holds once the record is saved.
-func recordOf(v Incident, saved savedAlerts) (store.Incident, savedAlerts, error) {
+// also returns what the store holds once the record is saved. The chunk is
+// appended to buf.
+func recordOf(v Incident, saved savedAlerts, buf []byte) (store.Incident, savedAlerts, error) {
 	alerts := v.Alerts
 	v.Alerts = nil
 	data, err := json.Marshal(v)
@@ -351,7 +362,7 @@ func recordOf(v Incident, saved savedAlerts) (store.Incident, savedAlerts, error
 		}
 	}
 	if len(changed) > 0 {
-		rec.Append = appendAlertLog(nil, alerts, changed)
+		rec.Append = appendAlertLog(buf, alerts, changed)
 	}
 	return rec, next, nil
 }

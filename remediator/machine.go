@@ -82,7 +82,7 @@ func (m *machine) handle(ev event) {
 			return
 		}
 		m.changed = true
-		if len(in.firing()) == 0 {
+		if !in.anyFiring() {
 			m.allResolved(ev.Live, ev.LiveOK)
 		}
 	case evPolled:
@@ -151,7 +151,7 @@ func (m *machine) sessionEnded(ev evSessionEnded) {
 		"outcome", ref.Outcome, "error_subtype", ref.ErrorSubtype, "reason", ref.Reason)
 	if in.resolving {
 		in.resolving = false
-		if len(in.firing()) == 0 {
+		if !in.anyFiring() {
 			m.close(resolvedOutcome(ref.Actions, in.resolvedAt()))
 			return
 		}
@@ -254,7 +254,7 @@ func (m *machine) startVerify() {
 	}
 	in.VerifyDeadline = m.now.Add(in.pol.VerifyTimeout)
 	m.changed = true
-	if len(in.firing()) == 0 {
+	if !in.anyFiring() {
 		m.allResolved(nil, false)
 	}
 }

@@ -299,12 +299,18 @@ func (r *Remediator) stopSaver() {
 // saves them with the inbox number in one transaction.
 func (r *Remediator) write(ctx context.Context, job saveJob) saveResult {
 	start := time.Now()
-	var skipped map[int]bool
+	var (
+		skipped map[int]bool
+		buf     []byte // each chunk's, the store done with it when it asks for the next
+	)
 	saved := make([]savedAlerts, len(job.views))
 	recs := func(yield func(store.Incident) bool) {
 		for i := range job.views {
-			rec, next, err := recordOf(job.views[i], job.saved[i])
+			rec, next, err := recordOf(job.views[i], job.saved[i], buf[:0])
 			saved[i] = next
+			if rec.Append != nil {
+				buf = rec.Append
+			}
 			if err != nil {
 				r.log.Error("encode incident", "id", job.views[i].ID, "err", err)
 				if skipped == nil {

@@ -131,7 +131,7 @@ func TestAlertLabelsJSON(t *testing.T) {
 	if _, ok := shown.Alerts[1]["annotations"]; ok {
 		t.Errorf("empty annotations shown: %s", doc)
 	}
-	rec, _, err := recordOf(in.Incident, savedAlerts{})
+	rec, _, err := recordOf(in.Incident, savedAlerts{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestRecordWritesChangedAlerts(t *testing.T) {
 	)
 	save := func(wantWritten int, wantReset bool) {
 		t.Helper()
-		rec, next, err := recordOf(in.view(), saved)
+		rec, next, err := recordOf(in.view(), saved, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

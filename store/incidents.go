@@ -45,9 +45,11 @@ func (s *Store) SaveIncident(ctx context.Context, in Incident) error {
 // Incident.Append) and raises the inbox's applied sequence number to applied
 // (0: unchanged; see InboxApplied), all in one transaction: a batch counts
 // as applied exactly when what it produced is on disk, and on an error (an
-// incident without an id, data that is not JSON) nothing is written. The incidents are taken one at a time: a
-// caller that encodes each as it is asked for holds one encoding at a time,
-// not all of them. ins may be nil.
+// incident without an id, data that is not JSON) nothing is written. The
+// incidents are taken one at a time: a caller that encodes each as it is
+// asked for holds one encoding at a time, not all of them, and may reuse
+// its buffers for the next (an incident is written before the next is
+// asked for). ins may be nil.
 func (s *Store) SaveIncidents(ctx context.Context, ins iter.Seq[Incident], applied uint64) error {
 	if ins == nil {
 		ins = func(func(Incident) bool) {}
