@@ -267,7 +267,8 @@ func TestSaveDoesNotBlockTheLoop(t *testing.T) {
 
 // An incident closed by its alerts alone is saved with them (Config.SaveEvery):
 // a crash before that save replays their batches and closes it again. A
-// storm's closures then cost no save of their own.
+// storm's closures then cost no save of their own. Readers see the closure
+// at once, as the metric counts it.
 func TestAlertClosureSavedWithItsBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ib, st := &memInbox{}, newFakeStore()
@@ -278,10 +279,13 @@ func TestAlertClosureSavedWithItsBatch(t *testing.T) {
 		h.fire("db", "Down") // refused by the blast radius: a human is asked
 		time.Sleep(time.Second)
 		h.waitState("db", StateNeedsHuman)
-		h.resolve("db", "Down")
-		eventually(t, "db closed in memory, not saved yet, its batch kept", func() bool {
+		h.fire("web", "Slow") // shown at once after a quiet spell
+		synctest.Wait()
+		h.resolve("db", "Down") // within alertPublishEvery of that
+		eventually(t, "db's closure shown at once, not saved yet, its batch kept (and web's)", func() bool {
 			in, _ := h.incident("db")
-			return in.State == StateNeedsHuman && ib.len() == 1
+			shown := h.r.Incidents()
+			return len(shown) == 1 && shown[0].Service == "web" && in.State == StateNeedsHuman && ib.len() == 2
 		})
 		time.Sleep(time.Second)
 		eventually(t, "db's closure saved within SaveEvery, its batch done", func() bool {

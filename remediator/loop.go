@@ -28,6 +28,7 @@ type loopState struct {
 	unsaved      map[string]*incident               // changed since the last save
 	savedAlerts  map[string]savedAlerts             // what the store holds of each open incident's alerts
 	urgent       bool                               // save at the end of this event, not later
+	shown        bool                               // publish at the end of this event: an incident closed
 	alertOnly    bool                               // handling an alert: its changes may be saved later
 	lastSave     time.Time                          // when the store last took the incidents
 	saveAt       time.Time                          // a deferred save is due (zero: none)
@@ -208,6 +209,7 @@ func (r *Remediator) apply(ctx context.Context, in *incident, fx effect, now tim
 		if !lp.alertOnly {
 			lp.urgent = true
 		}
+		lp.shown = true // what the metric counts, readers see at once
 		r.m.incidents.WithLabelValues(string(fx.Outcome)).Inc()
 		delete(lp.byID, in.ID)
 		if lp.byService[in.Service] == in {

@@ -133,9 +133,9 @@ func (r *Remediator) flush(ctx context.Context) {
 	r.m.open.Set(float64(len(lp.byID)))
 	now := time.Now()
 	if len(lp.dirty) > 0 {
-		if lp.urgent || r.cfg.SaveEvery <= 0 || now.Sub(lp.lastPublish) >= alertPublishEvery {
+		if lp.urgent || lp.shown || r.cfg.SaveEvery <= 0 || now.Sub(lp.lastPublish) >= alertPublishEvery {
 			r.publish()
-			lp.lastPublish, lp.publishAt = now, time.Time{}
+			lp.lastPublish, lp.publishAt, lp.shown = now, time.Time{}, false
 		} else if lp.publishAt.IsZero() {
 			lp.publishAt = lp.lastPublish.Add(alertPublishEvery)
 		}
