@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/claude-ops/claude-ops/remediator"
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
@@ -63,7 +65,7 @@ func result(outcome string, memories ...session.Memory) map[string]any {
 
 func alert(status, fp string) []webhook.Alert {
 	return []webhook.Alert{{Service: "web", Status: status, Fingerprint: fp,
-		Labels: map[string]string{"alertname": "WebDown", "service": "web"}, StartsAt: time.Now()}}
+		Labels: labels.FromMap(map[string]string{"alertname": "WebDown", "service": "web"}), StartsAt: time.Now()}}
 }
 
 // TestSecondIncident is the proof at the remediator's level: a

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/claude-ops/claude-ops/prompts"
 	"github.com/claude-ops/claude-ops/session"
@@ -448,8 +449,8 @@ func (h *harness) stop() {
 func alert(service, name, status string) webhook.Alert {
 	return webhook.Alert{
 		Service: service, Status: status, Fingerprint: fmt.Sprintf("%s-%s", service, name),
-		Labels:       map[string]string{"alertname": name, "service": service, "severity": "critical"},
-		Annotations:  map[string]string{"summary": name + " on " + service, "runbook_url": "https://runbooks/" + name},
+		Labels:       labels.FromMap(map[string]string{"alertname": name, "service": service, "severity": "critical"}),
+		Annotations:  labels.FromMap(map[string]string{"summary": name + " on " + service, "runbook_url": "https://runbooks/" + name}),
 		GeneratorURL: "http://prometheus/graph?g0.expr=up",
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -406,24 +405,21 @@ func alertFrom(a webhook.Alert) Alert {
 		fp = labelsFingerprint(a.Labels)
 	}
 	return Alert{
-		Fingerprint: fp, Status: a.Status, Labels: labels.FromMap(a.Labels), Annotations: labels.FromMap(a.Annotations),
+		Fingerprint: fp, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
 		StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
-		RunbookURL: a.Annotations["runbook_url"],
+		RunbookURL: a.Annotations.Get("runbook_url"),
 	}
 }
 
-func labelsFingerprint(ls map[string]string) string {
-	keys := make([]string, 0, len(ls))
-	for k := range ls {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+// labelsFingerprint hashes the labels in name order (FNV-1a, 0xff after
+// each name and value).
+func labelsFingerprint(ls labels.Labels) string {
 	h := fnv.New64a()
-	for _, k := range keys {
-		h.Write([]byte(k))
+	ls.Range(func(l labels.Label) {
+		h.Write([]byte(l.Name))
 		h.Write([]byte{0xff})
-		h.Write([]byte(ls[k]))
+		h.Write([]byte(l.Value))
 		h.Write([]byte{0xff})
-	}
+	})
 	return fmt.Sprintf("%016x", h.Sum64())
 }

@@ -143,11 +143,11 @@ func (r *Remediator) drain(ctx context.Context) {
 // onAlert hands an alert to the open incident of its (canonical) service, or
 // opens one for a firing alert.
 func (r *Remediator) onAlert(ctx context.Context, wa webhook.Alert) {
-	if wa.Ours || wa.Labels["claudeops"] == "true" {
+	if wa.Ours || wa.Labels.Get(webhook.OwnLabel) == "true" {
 		return
 	}
 	if wa.Service == "" {
-		r.log.Warn("alert without a service dropped", "fingerprint", wa.Fingerprint, "alertname", wa.Labels["alertname"])
+		r.log.Warn("alert without a service dropped", "fingerprint", wa.Fingerprint, "alertname", wa.Labels.Get("alertname"))
 		return
 	}
 	lp := r.lp

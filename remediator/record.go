@@ -15,7 +15,9 @@ import (
 
 // An inbox batch is the alerts one webhook request queued, in a binary
 // record as Prometheus writes its WAL records (tsdb/encoding): a version
-// byte, then the alerts, each as length-prefixed strings and varints.
+// byte, then the alerts, each as length-prefixed strings and varints; a
+// label set as its number of pairs and the pairs (written sorted by name;
+// older daemons wrote them in map order, and reading sorts them).
 // Encoding it costs a tenth of json.Marshal, on every request of a storm.
 // Batches an older daemon wrote are JSON arrays, told apart by their '['.
 
@@ -33,8 +35,8 @@ func appendBatch(b []byte, alerts []webhook.Alert) []byte {
 		e.PutUvarintStr(a.Fingerprint)
 		putTime(&e, a.StartsAt)
 		putTime(&e, a.EndsAt)
-		putMap(&e, a.Labels)
-		putMap(&e, a.Annotations)
+		putLabels(&e, a.Labels)
+		putLabels(&e, a.Annotations)
 		e.PutUvarintStr(a.GeneratorURL)
 		if a.Ours {
 			e.PutByte(1)
@@ -49,14 +51,6 @@ func appendBatch(b []byte, alerts []webhook.Alert) []byte {
 func putTime(e *encoding.Encbuf, t time.Time) {
 	e.PutVarint64(t.Unix())
 	e.PutUvarint(t.Nanosecond())
-}
-
-func putMap(e *encoding.Encbuf, m map[string]string) {
-	e.PutUvarint(len(m))
-	for k, v := range m {
-		e.PutUvarintStr(k)
-		e.PutUvarintStr(v)
-	}
 }
 
 // readBatch decodes a batch written by appendBatch, or by an older daemon
@@ -88,8 +82,8 @@ func readBatch(b []byte) ([]webhook.Alert, error) {
 		a.Fingerprint = readString(&d)
 		a.StartsAt = readTime(&d)
 		a.EndsAt = readTime(&d)
-		a.Labels = readMap(&d)
-		a.Annotations = readMap(&d)
+		a.Labels = readLabels(&d)
+		a.Annotations = readLabels(&d)
 		a.GeneratorURL = readString(&d)
 		a.Ours = d.Byte() == 1
 		a.GroupKey = readString(&d)
@@ -132,23 +126,6 @@ func readString(d *encoding.Decbuf) string {
 	str := string(d.B[:n])
 	d.B = d.B[n:]
 	return str
-}
-
-func readMap(d *encoding.Decbuf) map[string]string {
-	n := d.Uvarint64()
-	if n > uint64(d.Len())/2 { // every pair takes two bytes at least
-		d.E = fmt.Errorf("map of %d pairs in %d bytes", n, d.Len())
-		return nil
-	}
-	if n == 0 {
-		return nil
-	}
-	m := make(map[string]string, n)
-	for range n {
-		k := readString(d)
-		m[k] = readString(d)
-	}
-	return m
 }
 
 // An incident's alerts are saved beside its document in a log of chunks

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
 )
@@ -18,8 +20,8 @@ func fullAlert(n int) webhook.Alert {
 		Service: "web", Status: "resolved", Fingerprint: "0123456789abcdef",
 		StartsAt:     time.Date(2026, 12, 6, 14, 0, 0, n, time.UTC),
 		EndsAt:       time.Date(2026, 12, 6, 15, 0, 0, 0, time.UTC),
-		Labels:       map[string]string{"alertname": "Down", "service": "web", "ünïcode": "✓"},
-		Annotations:  map[string]string{"summary": "line one\nline two"},
+		Labels:       labels.FromMap(map[string]string{"alertname": "Down", "service": "web", "ünïcode": "✓"}),
+		Annotations:  labels.FromMap(map[string]string{"summary": "line one\nline two"}),
 		GeneratorURL: "http://prometheus:9090/graph?g0.expr=up",
 		Ours:         true,
 		GroupKey:     `{}:{service="web"}`,
@@ -35,7 +37,7 @@ func TestBatchRoundTrip(t *testing.T) {
 		}
 	}
 	b := fullAlert(2)
-	b.Ours, b.EndsAt, b.Annotations, b.Status = false, time.Time{}, nil, "firing"
+	b.Ours, b.EndsAt, b.Annotations, b.Status = false, time.Time{}, labels.EmptyLabels(), "firing"
 	for _, batch := range [][]webhook.Alert{{a}, {a, b}, {}} {
 		got, err := readBatch(appendBatch([]byte("prefix")[6:], batch))
 		if err != nil {
@@ -111,7 +113,7 @@ func BenchmarkBatchEncode(b *testing.B) {
 func TestAlertLabelsJSON(t *testing.T) {
 	in := newIncident("inc-1", "web", policy{}, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
 	in.upsertAlert(alertFrom(fullAlert(1)))
-	in.upsertAlert(alertFrom(webhook.Alert{Fingerprint: "00000000000000aa", Status: "firing", Labels: map[string]string{"alertname": "Bare"}}))
+	in.upsertAlert(alertFrom(webhook.Alert{Fingerprint: "00000000000000aa", Status: "firing", Labels: labels.FromMap(map[string]string{"alertname": "Bare"})}))
 	doc, err := json.Marshal(in.Incident)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,7 @@ func TestAlertLabelsJSON(t *testing.T) {
 func TestRecordWritesChangedAlerts(t *testing.T) {
 	in := newIncident("inc-1", "web", policy{}, time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
 	fire := func(n int) {
-		in.upsertAlert(alertFrom(webhook.Alert{Fingerprint: fmt.Sprintf("%016x", n), Status: "firing", Labels: map[string]string{"n": fmt.Sprint(n)}}))
+		in.upsertAlert(alertFrom(webhook.Alert{Fingerprint: fmt.Sprintf("%016x", n), Status: "firing", Labels: labels.FromMap(map[string]string{"n": fmt.Sprint(n)})}))
 	}
 	var (
 		log   [][]byte // what the store holds

@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
 	"github.com/claude-ops/claude-ops/webhook"
@@ -59,7 +61,7 @@ func TestIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, setup{}).start()
 		ours := alert("db", AlertNeedsHuman, "firing")
-		ours.Labels["claudeops"] = "true"
+		ours.Labels = labels.NewBuilder(ours.Labels).Set("claudeops", "true").Labels()
 		h.send(ours, alert("web", "Down", "resolved"))
 		h.fire("api", "Down") // a marker processed after the others
 		h.waitState("api", StateTier2)

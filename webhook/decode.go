@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,8 +10,9 @@ import (
 	"unicode/utf8"
 
 	json "github.com/go-json-experiment/json"
-	"github.com/prometheus/alertmanager/template"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/claude-ops/claude-ops/services"
 )
@@ -57,11 +59,11 @@ var DefaultServiceLabels = []string{"service", "container", "job"}
 // template.Data are left out: every alert carries its own, and decoding
 // them was a third of the cost of a request in a storm.
 type Message struct {
-	Receiver           string          `json:"receiver"`
-	Status             string          `json:"status"`
-	Alerts             template.Alerts `json:"alerts"`
-	NotificationReason string          `json:"notification_reason"`
-	ExternalURL        string          `json:"externalURL"`
+	Receiver           string         `json:"receiver"`
+	Status             string         `json:"status"`
+	Alerts             []PayloadAlert `json:"alerts"`
+	NotificationReason string         `json:"notification_reason"`
+	ExternalURL        string         `json:"externalURL"`
 
 	// Version is the payload version, "4".
 	Version string `json:"version"`
@@ -70,6 +72,81 @@ type Message struct {
 	// TruncatedAlerts is how many alerts Alertmanager left out because of
 	// the receiver's max_alerts.
 	TruncatedAlerts uint64 `json:"truncatedAlerts"`
+}
+
+// PayloadAlert is an alert of the payload as Alertmanager sends it
+// (template.Alert), its labels and annotations read straight into label
+// sets: no map is made for them.
+type PayloadAlert struct {
+	Status       string    `json:"status"`
+	Labels       LabelSet  `json:"labels"`
+	Annotations  LabelSet  `json:"annotations"`
+	StartsAt     time.Time `json:"startsAt"`
+	EndsAt       time.Time `json:"endsAt"`
+	GeneratorURL string    `json:"generatorURL"`
+	Fingerprint  string    `json:"fingerprint"`
+}
+
+// LabelSet is a JSON object of strings read as a Prometheus label set
+// (sorted by name); null is the empty set. A name twice is an error, as
+// anywhere in the payload.
+type LabelSet struct{ labels.Labels }
+
+// UnmarshalJSONFrom reads the object from dec (JSON v2's UnmarshalerFrom):
+// the names and values unquoted into one buffer, made one string, the
+// label set built from its pieces: a handful of allocations a set, not two
+// a label.
+func (s *LabelSet) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		s.Labels = labels.EmptyLabels()
+		_, err := dec.ReadToken()
+		return err
+	case '{':
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+	default:
+		if _, err := dec.ReadValue(); err != nil {
+			return err
+		}
+		return fmt.Errorf("want an object of strings, not %s", k)
+	}
+	buf := make([]byte, 0, 256)
+	ends := make([]int, 0, 16) // of each name and value in buf
+	for dec.PeekKind() != '}' {
+		raw, err := dec.ReadValue() // the name
+		if err != nil {
+			return err
+		}
+		start := len(buf)
+		if buf, err = jsontext.AppendUnquote(buf, raw); err != nil {
+			return err
+		}
+		ends = append(ends, len(buf))
+		if k := dec.PeekKind(); k != '"' {
+			return fmt.Errorf("value of %q: want a string, not %s", clip(string(buf[start:]), 64), k)
+		}
+		if raw, err = dec.ReadValue(); err != nil {
+			return err
+		}
+		if buf, err = jsontext.AppendUnquote(buf, raw); err != nil {
+			return err
+		}
+		ends = append(ends, len(buf))
+	}
+	if _, err := dec.ReadToken(); err != nil { // '}'
+		return err
+	}
+	all := string(buf)
+	b := labels.NewScratchBuilder(len(ends) / 2)
+	for i, start := 0, 0; i < len(ends); i += 2 {
+		b.Add(all[start:ends[i]], all[ends[i]:ends[i+1]])
+		start = ends[i+1]
+	}
+	b.Sort()
+	s.Labels = b.Labels()
+	return nil
 }
 
 // Alert is one validated alert of a notification, as handed to a [Sink].
@@ -85,8 +162,8 @@ type Alert struct {
 	// hex digits; computed from the labels if the payload lacked it.
 	Fingerprint      string
 	StartsAt, EndsAt time.Time
-	Labels           map[string]string
-	Annotations      map[string]string
+	Labels           labels.Labels
+	Annotations      labels.Labels
 	GeneratorURL     string
 	// Ours reports the label claudeops="true": an alert Claude Ops pushed
 	// itself. The Handler never queues such alerts, so a Sink never sees
@@ -251,14 +328,14 @@ func Decode(body []byte, serviceLabels []string) (*Message, []Alert, []Rejected,
 
 // decodeAlert validates alert i. A payload that is not a notification is an
 // error; an alert that breaks a rule of Claude Ops is a rejection.
-func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) (*Rejected, *RequestError) {
+func decodeAlert(out *Alert, in *PayloadAlert, i int, serviceLabels []string) (*Rejected, *RequestError) {
 	if in.Status != StatusFiring && in.Status != StatusResolved {
 		return nil, reject(http.StatusBadRequest, "alert %d: status %q is neither %s nor %s", i, clip(in.Status, 32), StatusFiring, StatusResolved)
 	}
-	if len(in.Labels) == 0 {
+	if in.Labels.IsEmpty() {
 		return nil, reject(http.StatusBadRequest, "alert %d: no labels", i)
 	}
-	name := in.Labels[string(model.AlertNameLabel)]
+	name := in.Labels.Get(string(model.AlertNameLabel))
 	if name == "" {
 		return nil, reject(http.StatusBadRequest, "alert %d: no %s label", i, model.AlertNameLabel)
 	}
@@ -272,10 +349,8 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 	}
 	fp := in.Fingerprint
 	if fp == "" {
-		ls := make(model.LabelSet, len(in.Labels))
-		for k, v := range in.Labels {
-			ls[model.LabelName(k)] = model.LabelValue(v)
-		}
+		ls := make(model.LabelSet, in.Labels.Len())
+		in.Labels.Range(func(l labels.Label) { ls[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
 		fp = ls.Fingerprint().String()
 	} else if !isHex16(fp) {
 		return nil, fail(http.StatusBadRequest, "fingerprint %q is not 16 hex digits", clip(fp, 32))
@@ -289,10 +364,10 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		}, nil
 	}
 
-	ours := in.Labels[OwnLabel] == "true"
+	ours := in.Labels.Get(OwnLabel) == "true"
 	var service string
 	for _, l := range serviceLabels {
-		if v := in.Labels[l]; v != "" {
+		if v := in.Labels.Get(l); v != "" {
 			if !ValidServiceName(v) {
 				return refuse(RejectInvalidService,
 					"label %s=%q is not a valid service name ([A-Za-z0-9][A-Za-z0-9_.:-]*, at most %d bytes)",
@@ -306,27 +381,34 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		return refuse(RejectNoService, "no service label (one of %s)", clip(strings.Join(serviceLabels, ", "), 200))
 	}
 
-	if len(in.Labels) > MaxLabels {
-		return refuse(RejectTooManyLabels, "%d labels, at most %d allowed", len(in.Labels), MaxLabels)
+	if n := in.Labels.Len(); n > MaxLabels {
+		return refuse(RejectTooManyLabels, "%d labels, at most %d allowed", n, MaxLabels)
 	}
-	for k, v := range in.Labels {
-		if err := checkName(k); err != "" {
-			return refuse(RejectInvalidLabel, "label %s", err)
+	var bad *Rejected
+	_ = in.Labels.Validate(func(l labels.Label) error {
+		if err := checkName(l.Name); err != "" {
+			bad, _ = refuse(RejectInvalidLabel, "label %s", err)
+		} else if err := checkText(l.Value, MaxLabelValueBytes, false); err != "" {
+			bad, _ = refuse(RejectInvalidLabel, "label %s: %s", l.Name, err)
 		}
-		if err := checkText(v, MaxLabelValueBytes, false); err != "" {
-			return refuse(RejectInvalidLabel, "label %s: %s", k, err)
-		}
+		return errStop(bad)
+	})
+	if bad != nil {
+		return bad, nil
 	}
-	if len(in.Annotations) > MaxAnnotations {
-		return refuse(RejectTooManyAnnotations, "%d annotations, at most %d allowed", len(in.Annotations), MaxAnnotations)
+	if n := in.Annotations.Len(); n > MaxAnnotations {
+		return refuse(RejectTooManyAnnotations, "%d annotations, at most %d allowed", n, MaxAnnotations)
 	}
-	for k, v := range in.Annotations {
-		if err := checkName(k); err != "" {
-			return refuse(RejectInvalidAnnotation, "annotation %s", err)
+	_ = in.Annotations.Validate(func(l labels.Label) error {
+		if err := checkName(l.Name); err != "" {
+			bad, _ = refuse(RejectInvalidAnnotation, "annotation %s", err)
+		} else if err := checkText(l.Value, MaxAnnotationValueBytes, true); err != "" {
+			bad, _ = refuse(RejectInvalidAnnotation, "annotation %s: %s", l.Name, err)
 		}
-		if err := checkText(v, MaxAnnotationValueBytes, true); err != "" {
-			return refuse(RejectInvalidAnnotation, "annotation %s: %s", k, err)
-		}
+		return errStop(bad)
+	})
+	if bad != nil {
+		return bad, nil
 	}
 	if err := checkText(in.GeneratorURL, MaxLabelValueBytes, false); err != "" {
 		return refuse(RejectInvalidGeneratorURL, "generatorURL: %s", err)
@@ -338,13 +420,23 @@ func decodeAlert(out *Alert, in *template.Alert, i int, serviceLabels []string) 
 		Fingerprint:  fp,
 		StartsAt:     in.StartsAt,
 		EndsAt:       in.EndsAt,
-		Labels:       in.Labels,
-		Annotations:  in.Annotations,
+		Labels:       in.Labels.Labels,
+		Annotations:  in.Annotations.Labels,
 		GeneratorURL: in.GeneratorURL,
 		Ours:         ours,
 	}
 	return nil, nil
 }
+
+// errStop ends a Validate walk at the first rejection.
+func errStop(r *Rejected) error {
+	if r != nil {
+		return errRejected
+	}
+	return nil
+}
+
+var errRejected = errors.New("rejected")
 
 func isHex16(s string) bool {
 	if len(s) != 16 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -112,7 +114,7 @@ func TestServiceCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(alerts) != 2 || alerts[0].Service != "web" || alerts[1].Service != "shop-web-1" || alerts[0].Labels["service"] != "Web" {
+	if len(alerts) != 2 || alerts[0].Service != "web" || alerts[1].Service != "shop-web-1" || alerts[0].Labels.Get("service") != "Web" {
 		t.Errorf("alerts = %+v", alerts)
 	}
 }
@@ -130,5 +132,35 @@ func TestDecodeSkipsGroupAndCommon(t *testing.T) {
 	body = payload(func(p, _, _ map[string]any) { p["receiver"] = 5 })
 	if _, _, _, err := Decode([]byte(body), nil); err == nil {
 		t.Error("a receiver that is a number was accepted")
+	}
+}
+
+// An alert's labels and annotations are read straight into label sets:
+// sorted, unescaped, each name once, every value a string.
+func TestLabelSet(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string // want: the set as Prometheus prints it, or "error"
+	}{
+		{`{"b":"2","a":"1"}`, `{a="1", b="2"}`},
+		{`{}`, `{}`},
+		{`null`, `{}`},
+		{`{"\u0061lert\"name":"x\ny","ünï":"✓"}`, `{"alert\"name"="x\ny", "ünï"="✓"}`},
+		{`{"a":"1","a":"2"}`, "error"},
+		{`{"a":1}`, "error"},
+		{`{"a":null}`, "error"},
+		{`{"a":{"b":"c"}}`, "error"},
+		{`["a","b"]`, "error"},
+		{`"a"`, "error"},
+		{`{"a":"\ud800"}`, "error"},
+	} {
+		var s LabelSet
+		err := jsonv2.Unmarshal([]byte(tc.in), &s) // as Decode reads it
+		got := "error"
+		if err == nil {
+			got = s.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s: got %s (%v), want %s", tc.in, got, err, tc.want)
+		}
 	}
 }

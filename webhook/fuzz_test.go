@@ -82,30 +82,31 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("groupKey %q accepted", msg.GroupKey)
 		}
 		for i, a := range alerts {
+			lbls, anns := a.Labels.Map(), a.Annotations.Map()
 			if a.Status != StatusFiring && a.Status != StatusResolved {
 				t.Fatalf("alert %d: status %q accepted", i, a.Status)
 			}
-			if a.Ours != (a.Labels[OwnLabel] == "true") {
-				t.Fatalf("alert %d: Ours %v with labels %v", i, a.Ours, a.Labels)
+			if a.Ours != (lbls[OwnLabel] == "true") {
+				t.Fatalf("alert %d: Ours %v with labels %v", i, a.Ours, lbls)
 			}
 			if !a.Ours && !ValidServiceName(a.Service) || a.Service != "" && !ValidServiceName(a.Service) {
 				t.Fatalf("alert %d: service %q accepted", i, a.Service)
 			}
-			if want := firstService(a.Labels, labels); a.Service != want {
+			if want := firstService(lbls, labels); a.Service != want {
 				t.Fatalf("alert %d: service %q, want %q", i, a.Service, want)
 			}
-			if a.Labels["alertname"] == "" || len(a.Labels) > MaxLabels || len(a.Annotations) > MaxAnnotations {
-				t.Fatalf("alert %d: labels %v", i, a.Labels)
+			if lbls["alertname"] == "" || len(lbls) > MaxLabels || len(anns) > MaxAnnotations {
+				t.Fatalf("alert %d: labels %v", i, lbls)
 			}
 			if !isHex16(a.Fingerprint) || a.StartsAt.IsZero() || a.GroupKey != msg.GroupKey {
 				t.Fatalf("alert %d: %+v", i, a)
 			}
-			for k, v := range a.Labels {
+			for k, v := range lbls {
 				if checkName(k) != "" || checkText(v, MaxLabelValueBytes, false) != "" {
 					t.Fatalf("alert %d: label %q=%q accepted", i, k, v)
 				}
 			}
-			for k, v := range a.Annotations {
+			for k, v := range anns {
 				if checkName(k) != "" || checkText(v, MaxAnnotationValueBytes, true) != "" {
 					t.Fatalf("alert %d: annotation %q=%q accepted", i, k, v)
 				}

@@ -379,7 +379,7 @@ func TestSamples(t *testing.T) {
 					t.Errorf("alert %d: group key %q", i, a.GroupKey)
 				}
 			}
-			if got[0].Annotations["runbook_url"] != "https://runbooks.example.org/ServiceDown" {
+			if got[0].Annotations.Get("runbook_url") != "https://runbooks.example.org/ServiceDown" {
 				t.Errorf("annotations %v", got[0].Annotations)
 			}
 			if err := testutil.GatherAndCompare(x.reg, strings.NewReader(`
@@ -584,7 +584,7 @@ func TestAccepted(t *testing.T) {
 			t.Fatalf("code %d: %s", w.Code, w.Body)
 		}
 		a := x.sink.got()[0]
-		if a.Labels["instance"] != inj || a.Labels["note"] != "<|system|> {{ .Secrets }} ${HOME}" || a.Annotations["description"] != multi || a.Service != "web" {
+		if a.Labels.Get("instance") != inj || a.Labels.Get("note") != "<|system|> {{ .Secrets }} ${HOME}" || a.Annotations.Get("description") != multi || a.Service != "web" {
 			t.Errorf("not passed through unchanged: %+v", a)
 		}
 	})
