@@ -55,8 +55,9 @@
 //	  types in the fields read (not groupLabels,
 //	  commonLabels, commonAnnotations, routeLabels:
 //	  every alert carries its own; names are matched
-//	  exactly, in case too), a startsAt or endsAt that
-//	  is not RFC 3339                                      400
+//	  exactly, in case too), a label or annotation
+//	  value that is not a string (null too), a startsAt
+//	  or endsAt that is not RFC 3339                       400
 //	version missing or not "4"                             400
 //	no alerts                                              400
 //	groupKey over 16 KiB or holding a control character    422

@@ -207,6 +207,9 @@ func TestRejections(t *testing.T) {
 		{name: "null", body: "null", code: 400, reason: "missing version"},
 		{name: "alerts is an object", body: payload(func(p, _, _ map[string]any) { p["alerts"] = map[string]any{} }), code: 400, reason: "malformed JSON"},
 		{name: "label value a number", body: payload(func(_, _, l map[string]any) { l["port"] = 8080 }), code: 400, reason: "malformed JSON"},
+		{name: "label value null", body: payload(func(_, _, l map[string]any) { l["port"] = nil }), code: 400, reason: "malformed JSON"},
+		{name: "label name twice", body: strings.Replace(payload(nil), `"alertname":"ServiceDown"`, `"alertname":"ServiceDown","alertname":"Other"`, 1), code: 400, reason: "malformed JSON"},
+		{name: "labels not an object", body: payload(func(_, a, _ map[string]any) { a["labels"] = []any{"alertname"} }), code: 400, reason: "malformed JSON"},
 
 		// Payload.
 		{name: "version missing", body: payload(func(p, _, _ map[string]any) { delete(p, "version") }), code: 400, reason: `missing version, want "4"`},
