@@ -91,7 +91,14 @@ type request struct {
 	commit func(seq uint64) error
 	seq    uint64
 	err    error
-	done   chan struct{}
+	// done is closed when the batch is written and committed, or when its
+	// caller is to lead the writes (lead set first).
+	done chan struct{}
+	// lead: the caller writes the pending batches, its own first (on mu).
+	lead bool
+	// gone: the caller stopped waiting (its ctx ended); it is never made to
+	// lead (on mu).
+	gone bool
 }
 
 // record layout: length of data (4 bytes), CRC-32C of the rest (4), sequence
@@ -299,9 +306,12 @@ func (l *Log) Replay(fn func(Record) error) error {
 // queues the batch there, so batches are queued in the order they are
 // numbered); its error is Append's. It runs while the write holds the log:
 // it must not call Append or Close. The first caller that finds no write in
-// progress writes every batch pending, including those that arrive
-// meanwhile; the others wait for it. A caller whose ctx ends stops waiting,
-// but its batch may still be written and committed.
+// progress writes every batch pending, including those that arrive while
+// it yields once; the others wait. When more are pending after its write,
+// it hands the next write to one of their callers and returns: under a
+// steady load no caller writes for others for long (a leader writing until
+// nothing was pending answered its own request last). A caller whose ctx
+// ends stops waiting, but its batch may still be written and committed.
 func (l *Log) Append(ctx context.Context, data []byte, commit func(seq uint64) error) (uint64, error) {
 	if len(data) > MaxBatchBytes {
 		return 0, fmt.Errorf("inbox: batch of %d bytes, more than %d", len(data), MaxBatchBytes)
@@ -317,30 +327,61 @@ func (l *Log) Append(ctx context.Context, data []byte, commit func(seq uint64) e
 		l.mu.Unlock()
 		select {
 		case <-r.done:
-			return r.seq, r.err
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			l.mu.Lock()
+			if !r.lead {
+				r.gone = true
+				l.mu.Unlock()
+				return 0, ctx.Err()
+			}
+			l.mu.Unlock()
+			<-r.done // made to lead meanwhile: it must
 		}
-	}
-	l.flushing = true
-	for {
-		// Let the requests about to append join this write: under load a
-		// write otherwise carries one batch or two.
-		l.mu.Unlock()
-		runtime.Gosched()
+		if !r.lead {
+			return r.seq, r.err
+		}
 		l.mu.Lock()
+	} else {
+		l.flushing, r.lead = true, true
+	}
+	// Lead: let the requests about to append join this write (under load a
+	// write otherwise carries one batch or two), write, then hand over.
+	l.mu.Unlock()
+	runtime.Gosched()
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	l.write(batch)
+	l.mu.Lock()
+	if next := l.nextLeader(); next != nil {
+		next.lead = true
+		close(next.done)
+	} else {
+		l.flushing = false
+		l.idle.Broadcast()
+	}
+	l.mu.Unlock()
+	return r.seq, r.err
+}
+
+// nextLeader picks the caller to write the pending batches, nil if none is
+// pending; on mu. When only callers that stopped waiting are pending, the
+// one who asks writes them itself.
+func (l *Log) nextLeader() *request {
+	for len(l.pending) > 0 {
+		for _, p := range l.pending {
+			if !p.gone {
+				return p
+			}
+		}
 		batch := l.pending
 		l.pending = nil
 		l.mu.Unlock()
 		l.write(batch)
 		l.mu.Lock()
-		if len(l.pending) == 0 {
-			l.flushing = false
-			l.idle.Broadcast()
-			l.mu.Unlock()
-			return r.seq, r.err
-		}
 	}
+	return nil
 }
 
 // write writes a group of batches in one write(2), then commits them in
@@ -372,7 +413,9 @@ func (l *Log) write(batch []*request) {
 				r.err = r.commit(r.seq)
 			}
 		}
-		close(r.done)
+		if !r.lead { // a leader's done is closed already, or never waited on
+			close(r.done)
+		}
 	}
 	if err == nil {
 		l.next += uint64(len(batch))

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -498,6 +499,61 @@ func TestCanceledWaiterBatchStillWritten(t *testing.T) {
 	mustClose(t, l)
 	l = openLog(t, dir, Options{})
 	checkRecords(t, replayAll(t, l), 1, [][]byte{[]byte("first"), []byte("second")})
+}
+
+// A caller that wrote a group hands the next write to a waiting caller and
+// returns: it does not go on writing for others while they keep coming
+// (its own request answered last). The next leader writes its own batch
+// and every other pending one.
+func TestLeaderHandsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := openLog(t, t.TempDir(), Options{})
+		gateA, gateB := make(chan struct{}), make(chan struct{})
+		aDone := make(chan uint64, 1)
+		go func() {
+			seq, err := l.Append(context.Background(), []byte("a"), func(uint64) error { <-gateA; return nil })
+			if err != nil {
+				t.Error(err)
+			}
+			aDone <- seq
+		}()
+		synctest.Wait() // a leads, its write held in its commit
+		var mu sync.Mutex
+		var seqs []uint64
+		for _, name := range []string{"b", "c"} {
+			go func() {
+				seq, err := l.Append(context.Background(), []byte(name), func(uint64) error { <-gateB; return nil })
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				seqs = append(seqs, seq)
+				mu.Unlock()
+			}()
+		}
+		synctest.Wait() // b and c pending behind a's write
+		close(gateA)
+		synctest.Wait() // a's write done; b or c leads and is held in its commit
+		select {
+		case seq := <-aDone:
+			if seq != 1 {
+				t.Errorf("a is batch %d, want 1", seq)
+			}
+		default:
+			close(gateB) // let it finish
+			t.Fatal("a still writing the batches that came after its own")
+		}
+		close(gateB)
+		synctest.Wait()
+		slices.Sort(seqs)
+		if !slices.Equal(seqs, []uint64{2, 3}) {
+			t.Errorf("b and c are batches %v, want [2 3]", seqs)
+		}
+		if writes, batches := l.Stats(); writes != 2 || batches != 3 {
+			t.Errorf("%d writes of %d batches, want 2 of 3 (b and c together)", writes, batches)
+		}
+		mustClose(t, l)
+	})
 }
 
 // 5. A torn or damaged tail is cut at Open, back to the last intact record.
