@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -318,34 +317,19 @@ func decodeAlert(out *Alert, in *PayloadAlert, i int, serviceLabels []string) (*
 		return refuse(RejectNoService, "no service label (one of %s)", clip(strings.Join(serviceLabels, ", "), 200))
 	}
 
-	if n := in.Labels.Len(); n > MaxLabels {
-		return refuse(RejectTooManyLabels, "%d labels, at most %d allowed", n, MaxLabels)
-	}
-	var bad *Rejected
-	_ = in.Labels.Validate(func(l labels.Label) error {
-		if err := checkName(l.Name); err != "" {
-			bad, _ = refuse(RejectInvalidLabel, "label %s", err)
-		} else if err := checkText(l.Value, MaxLabelValueBytes, false); err != "" {
-			bad, _ = refuse(RejectInvalidLabel, "label %s: %s", l.Name, err)
+	if tooMany, detail := checkSet(in.Labels.Labels, "label", MaxLabels, MaxLabelValueBytes, false); detail != "" {
+		reason := RejectInvalidLabel
+		if tooMany {
+			reason = RejectTooManyLabels
 		}
-		return errStop(bad)
-	})
-	if bad != nil {
-		return bad, nil
+		return refuse(reason, "%s", detail)
 	}
-	if n := in.Annotations.Len(); n > MaxAnnotations {
-		return refuse(RejectTooManyAnnotations, "%d annotations, at most %d allowed", n, MaxAnnotations)
-	}
-	_ = in.Annotations.Validate(func(l labels.Label) error {
-		if err := checkName(l.Name); err != "" {
-			bad, _ = refuse(RejectInvalidAnnotation, "annotation %s", err)
-		} else if err := checkText(l.Value, MaxAnnotationValueBytes, true); err != "" {
-			bad, _ = refuse(RejectInvalidAnnotation, "annotation %s: %s", l.Name, err)
+	if tooMany, detail := checkSet(in.Annotations.Labels, "annotation", MaxAnnotations, MaxAnnotationValueBytes, true); detail != "" {
+		reason := RejectInvalidAnnotation
+		if tooMany {
+			reason = RejectTooManyAnnotations
 		}
-		return errStop(bad)
-	})
-	if bad != nil {
-		return bad, nil
+		return refuse(reason, "%s", detail)
 	}
 	if err := checkText(in.GeneratorURL, MaxLabelValueBytes, false); err != "" {
 		return refuse(RejectInvalidGeneratorURL, "generatorURL: %s", err)
@@ -365,15 +349,27 @@ func decodeAlert(out *Alert, in *PayloadAlert, i int, serviceLabels []string) (*
 	return nil, nil
 }
 
-// errStop ends a Validate walk at the first rejection.
-func errStop(r *Rejected) error {
-	if r != nil {
-		return errRejected
+// checkSet checks a label set (kind: label or annotation): at most most
+// pairs, each name valid, each value valid text of at most maxValue bytes.
+// It says why not, and whether there were too many; "" when all is well.
+func checkSet(ls labels.Labels, kind string, most, maxValue int, multiline bool) (tooMany bool, detail string) {
+	if n := ls.Len(); n > most {
+		return true, fmt.Sprintf("%d %ss, at most %d allowed", n, kind, most)
 	}
-	return nil
+	err := ls.Validate(func(l labels.Label) error {
+		if e := checkName(l.Name); e != "" {
+			return fmt.Errorf("%s %s", kind, e)
+		}
+		if e := checkText(l.Value, maxValue, multiline); e != "" {
+			return fmt.Errorf("%s %s: %s", kind, l.Name, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err.Error()
+	}
+	return false, ""
 }
-
-var errRejected = errors.New("rejected")
 
 func isHex16(s string) bool {
 	if len(s) != 16 {
