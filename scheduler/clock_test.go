@@ -127,4 +127,15 @@ func (c *fakeClock) runUntil(tb testing.TB, until time.Time) {
 	}
 }
 
+// wake wakes a scheduler that uses c (between two runUntil calls) and waits
+// until it set its timer again: moving the clock while it reads the time
+// and sets its timer would set the timer from a stale now.
+func (c *fakeClock) wake(tb testing.TB, wake func()) {
+	tb.Helper()
+	<-c.armed // the token runUntil left
+	wake()
+	c.waitArmed(tb)
+	c.armed <- struct{}{} // for the next runUntil
+}
+
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -211,7 +211,7 @@ func TestSchedulerPlanMode(t *testing.T) {
 		t.Errorf("plan made at %s, want within 30s of the change at 12:00", made)
 	}
 	policy.Unforeseen("probe http of service web: the name web.example.com no longer resolves")
-	s.Wake()
+	clock.wake(t, s.Wake)
 	clock.runUntil(t, at(12*time.Hour+50*time.Minute))
 	if got := job.runs(); len(got) != 2 {
 		t.Fatalf("an unforeseen failure ran Tier 1 within an interval of the last run: %q", got)
