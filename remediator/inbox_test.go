@@ -2,6 +2,7 @@ package remediator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/claude-ops/claude-ops/inbox"
+	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
 )
 
@@ -356,6 +358,39 @@ func TestSaveWritesNewAlertsOnly(t *testing.T) {
 		want := []string{"Down firing", "Slow firing", "Lag resolved", "Full firing", "Swap firing"}
 		if !slices.Equal(got, want) {
 			t.Errorf("stored alerts %q, want %q", got, want)
+		}
+	})
+}
+
+// An incident an older daemon saved holds its alerts in its document; after
+// the upgrade it resumes with them, its first save writes them all to the
+// alert log (the document no longer holds them), and later saves only what
+// comes.
+func TestResumeIncidentSavedBeforeTheAlertLog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newFakeStore()
+		in := newIncident("inc-old", "db", policy{}, time.Now())
+		in.State = StateNeedsHuman
+		in.upsertAlert(alertFrom(alert("db", "Down", "firing")))
+		in.upsertAlert(alertFrom(alert("db", "Slow", "firing")))
+		doc, err := json.Marshal(in.Incident) // as an older daemon saved it
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.inc[in.ID] = store.Incident{ID: in.ID, Service: "db", State: string(in.State), Opened: in.Opened, Updated: in.Updated, Data: doc}
+		h := newHarness(t, setup{st: st}).start()
+		h.fire("db", "Lag")
+		eventually(t, "the third alert saved", func() bool {
+			got, _ := h.incident("db")
+			return got.ID == in.ID && len(got.Alerts) == 3
+		})
+		rec := st.all()[0]
+		if st.written != 3 {
+			t.Errorf("%d alerts written to the log, want the 3, each once", st.written)
+		}
+		var stored Incident
+		if err := json.Unmarshal(rec.Data, &stored); err != nil || len(stored.Alerts) != 0 {
+			t.Errorf("the document still holds %d alerts (%v)", len(stored.Alerts), err)
 		}
 	})
 }
