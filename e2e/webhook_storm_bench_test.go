@@ -163,8 +163,9 @@ func BenchmarkWebhookStorm(b *testing.B) {
 				if name == "claude-ops" && (worst < 0 || ratio < worst) {
 					worst = ratio
 				}
-				fmt.Fprintf(&out, "round %d: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s)\n", r+1, name, ratio,
-					stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤ theirs", false: "> theirs"}[o.Quantile(.99) <= t.Quantile(.99)])
+				fmt.Fprintf(&out, "round %d: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s); CPU a request %.0f vs %.0f µs\n", r+1, name, ratio,
+					stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤ theirs", false: "> theirs"}[o.Quantile(.99) <= t.Quantile(.99)],
+					float64(o.CPUPerRequest().Nanoseconds())/1e3, float64(t.CPUPerRequest().Nanoseconds())/1e3)
 			}
 		}
 		fmt.Fprintf(&out, "claude-ops RSS: %s before the storm; peak (VmHWM) %s; idle after it %s, 10 s later %s; am-executor peak %s\n",

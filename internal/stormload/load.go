@@ -49,6 +49,14 @@ type Result struct {
 // ReqPerSec is requests per second.
 func (r Result) ReqPerSec() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
+// CPUPerRequest is the target's CPU time a request, 0 if unknown.
+func (r Result) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
+}
+
 // Quantile returns the q quantile of the latencies (nearest rank).
 func (r Result) Quantile(q float64) time.Duration {
 	if len(r.Latencies) == 0 {
@@ -306,7 +314,7 @@ const Header = "| round | target | req/s | alerts/s | p50 | p90 | p99 | max | no
 func (r Result) Row(round int, loadBefore, loadAfter string) string {
 	cpu := "?"
 	if r.CPU > 0 && r.Requests > 0 {
-		cpu = fmt.Sprintf("%.0f µs", float64(r.CPU.Microseconds())/float64(r.Requests))
+		cpu = fmt.Sprintf("%.0f µs", float64(r.CPUPerRequest().Nanoseconds())/1e3)
 	}
 	return fmt.Sprintf("| %d | %s | %.0f | %.0f | %.2f ms | %.2f ms | **%.2f ms** | %.1f ms | %d | %s | %s | %s | %s | %s → %s |",
 		round, r.Target, r.ReqPerSec(), float64(r.Alerts)/r.Elapsed.Seconds(),

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/claude-ops/claude-ops/webhook"
 )
@@ -84,5 +85,20 @@ func TestRun(t *testing.T) {
 	}
 	if res.Quantile(0.5) > res.Quantile(0.99) || res.Quantile(0.99) > res.Quantile(1) || res.ReqPerSec() <= 0 {
 		t.Errorf("quantiles %v %v %v", res.Quantile(0.5), res.Quantile(0.99), res.Quantile(1))
+	}
+}
+
+func TestCPUPerRequest(t *testing.T) {
+	for _, tc := range []struct {
+		r    Result
+		want time.Duration
+	}{
+		{Result{Requests: 4, CPU: 200 * time.Microsecond}, 50 * time.Microsecond},
+		{Result{Requests: 0, CPU: time.Second}, 0},
+		{Result{Requests: 3}, 0},
+	} {
+		if got := tc.r.CPUPerRequest(); got != tc.want {
+			t.Errorf("%d requests, %s of CPU: %s a request, want %s", tc.r.Requests, tc.r.CPU, got, tc.want)
+		}
 	}
 }
