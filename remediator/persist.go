@@ -42,10 +42,6 @@ func (r *Remediator) Resume(ctx context.Context) error {
 			continue
 		}
 		in := &incident{Incident: v, pol: r.pol}
-		if len(rec.Log) > 0 {
-			// The next save appends only what changes.
-			lp.savedAlerts[in.ID] = savedAlerts{alerts: slices.Clone(v.Alerts), entries: entries}
-		}
 		if other := lp.byService[in.Service]; other != nil {
 			r.log.Warn("two open incidents for one service; resuming the oldest only", "service", in.Service, "kept", other.ID, "skipped", in.ID)
 			continue
@@ -55,6 +51,10 @@ func (r *Remediator) Resume(ctx context.Context) error {
 			continue
 		}
 		lp.byID[in.ID], lp.byService[in.Service] = in, in
+		if len(rec.Log) > 0 {
+			// The next save appends only what changes.
+			lp.savedAlerts[in.ID] = savedAlerts{alerts: slices.Clone(v.Alerts), entries: entries}
+		}
 		r.handle(ctx, in, evResumed{})
 	}
 	// Services that got a session in the last hour count for the blast radius.
@@ -144,10 +144,10 @@ func (r *Remediator) flush(ctx context.Context) {
 		lp.urgent = false
 		return
 	}
-	// An urgent change (a session started or ended, an incident closed by a session) is
-	// saved at once after a quiet spell, and in a storm within
-	// urgentSaveEvery of the last save: the incidents a storm closes go in
-	// one transaction, not one each.
+	// An urgent change (a session started or ended, an incident closed by
+	// a session) is saved at once after a quiet spell, and in a storm
+	// within urgentSaveEvery of the last save: what a storm's sessions
+	// change goes in one transaction, not one each.
 	if lp.urgent && r.cfg.SaveEvery > 0 && now.Sub(lp.lastSave) < urgentSaveEvery {
 		if at := lp.lastSave.Add(urgentSaveEvery); lp.saveAt.IsZero() || at.Before(lp.saveAt) {
 			lp.saveAt = at
