@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // The webhook's batches live in a log of their own (package inbox); the
@@ -19,9 +18,8 @@ import (
 
 // InboxEntry is one batch of the legacy inbox table.
 type InboxEntry struct {
-	ID       int64
-	Received time.Time
-	Data     []byte
+	ID   int64
+	Data []byte
 }
 
 // InboxApplied returns the highest inbox sequence number saved by
@@ -54,7 +52,7 @@ ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)`, int64(seq))
 // LegacyInbox returns the batches left in the legacy inbox table, oldest
 // first.
 func (s *Store) LegacyInbox(ctx context.Context) ([]InboxEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, received_ns, data FROM inbox ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM inbox ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: load legacy inbox: %w", err)
 	}
@@ -62,11 +60,9 @@ func (s *Store) LegacyInbox(ctx context.Context) ([]InboxEntry, error) {
 	var out []InboxEntry
 	for rows.Next() {
 		var e InboxEntry
-		var ns int64
-		if err := rows.Scan(&e.ID, &ns, &e.Data); err != nil {
+		if err := rows.Scan(&e.ID, &e.Data); err != nil {
 			return nil, fmt.Errorf("store: load legacy inbox: %w", err)
 		}
-		e.Received = fromNS(ns)
 		out = append(out, e)
 	}
 	return out, rows.Err()
