@@ -160,6 +160,12 @@ type incident struct {
 	resolving  bool
 	nextResend time.Time // needs_human: when its alert is posted again
 	wakeAt     time.Time // the wake-up last announced (fxWake)
+	// alertAt finds an alert by fingerprint (the first, as a scan would):
+	// built from Alerts when needed, kept by upsertAlert. A storm's alert
+	// otherwise scanned every alert of its incident: quadratic in a
+	// service that fires thousands.
+	alertAt map[string]int
+	indexed int // how many of Alerts alertAt covers
 }
 
 // newIncident returns an incident of the service, opened at now, before its
@@ -234,29 +240,43 @@ func (in *incident) view() Incident {
 // upsertAlert adds or updates an alert; it reports whether the incident
 // changed (a repeated notification of the same alert does not change it).
 func (in *incident) upsertAlert(a Alert) bool {
-	for i, o := range in.Alerts {
-		if o.Fingerprint == a.Fingerprint {
-			if o.Status == a.Status && o.StartsAt.Equal(a.StartsAt) && o.GeneratorURL == a.GeneratorURL &&
-				labels.Equal(o.Labels, a.Labels) && labels.Equal(o.Annotations, a.Annotations) {
-				return false
-			}
-			in.Alerts[i] = &a
-			return true
+	if i, ok := in.find(a.Fingerprint); ok {
+		o := in.Alerts[i]
+		if o.Status == a.Status && o.StartsAt.Equal(a.StartsAt) && o.GeneratorURL == a.GeneratorURL &&
+			labels.Equal(o.Labels, a.Labels) && labels.Equal(o.Annotations, a.Annotations) {
+			return false
 		}
+		in.Alerts[i] = &a
+		return true
 	}
 	in.Alerts = append(in.Alerts, &a)
+	in.alertAt[a.Fingerprint] = len(in.Alerts) - 1
+	in.indexed++
 	return true
 }
 
 // resolveAlert marks an alert resolved; false if the incident does not hold it.
 func (in *incident) resolveAlert(a Alert) bool {
-	for i, o := range in.Alerts {
-		if o.Fingerprint == a.Fingerprint {
-			in.resolved(i, a.EndsAt)
-			return true
-		}
+	i, ok := in.find(a.Fingerprint)
+	if ok {
+		in.resolved(i, a.EndsAt)
 	}
-	return false
+	return ok
+}
+
+// find returns the index of the first alert with that fingerprint.
+func (in *incident) find(fp string) (int, bool) {
+	if in.alertAt == nil || in.indexed != len(in.Alerts) {
+		in.alertAt = make(map[string]int, len(in.Alerts))
+		for i, a := range in.Alerts {
+			if _, ok := in.alertAt[a.Fingerprint]; !ok {
+				in.alertAt[a.Fingerprint] = i
+			}
+		}
+		in.indexed = len(in.Alerts)
+	}
+	i, ok := in.alertAt[fp]
+	return i, ok
 }
 
 // resolved replaces alert i with a copy resolved at endsAt.
