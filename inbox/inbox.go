@@ -340,13 +340,12 @@ func (l *Log) Append(ctx context.Context, data []byte, commit func(seq uint64) e
 		if !r.lead {
 			return r.seq, r.err
 		}
-		l.mu.Lock()
 	} else {
 		l.flushing, r.lead = true, true
+		l.mu.Unlock()
 	}
 	// Lead: let the requests about to append join this write (under load a
 	// write otherwise carries one batch or two), write, then hand over.
-	l.mu.Unlock()
 	runtime.Gosched()
 	l.mu.Lock()
 	batch := l.pending
