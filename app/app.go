@@ -365,8 +365,13 @@ func (a *App) build() error {
 	if err := rem.Resume(ctx); err != nil {
 		logger.Error("resume incidents", "err", err)
 	}
-	a.actors = append(a.actors, names.Run, gt.Serve, endpoint.Serve, sched.Run, plan.Run, rem.Run,
-		(&api.Retention{Store: st, ResultsDir: o.resultsDir, Period: time.Duration(o.retention), Logger: logger.With("component", "retention")}).Run)
+	// Run stops actors in this order: those that start sessions first, the
+	// sockets sessions reach last, so that a session still setting up when
+	// the socket goes has already been told to stop (it is interrupted, not
+	// in error).
+	a.actors = append(a.actors, sched.Run, plan.Run, rem.Run,
+		(&api.Retention{Store: st, ResultsDir: o.resultsDir, Period: time.Duration(o.retention), Logger: logger.With("component", "retention")}).Run,
+		names.Run, gt.Serve, endpoint.Serve)
 	return nil
 }
 
@@ -392,7 +397,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		_ = a.srv.Shutdown(ctx)
 	})
-	for _, fn := range a.actors {
+	for _, fn := range a.actors { // run.Group interrupts them one after the other, in this order
 		actx, cancel := context.WithCancelCause(context.Background())
 		g.Add(func() error { return fn(actx) }, func(error) { cancel(session.Cancelled(session.OutcomeInterrupted)) })
 	}

@@ -160,6 +160,10 @@ func (r *Runner) run(ctx context.Context, req session.Request, rec *session.Reco
 		sb, sbArgs, env, err = r.sandbox(ctx, req, path, env, dir, scratch, log)
 		if err != nil {
 			tr.event(ev)
+			if context.Cause(ctx) != nil { // told to stop: the daemon may have closed its sockets already
+				stopped(ctx, rec, false, 0)
+				return
+			}
 			fail(rec, subtypeSandboxUnavailable, err.Error())
 			log.Error("session not run: cannot sandbox it", "err", err)
 			return

@@ -558,6 +558,17 @@ func TestSandboxUnavailable(t *testing.T) {
 			}
 		})
 	}
+	// Shutting down, the daemon closes its sockets: a session whose setup
+	// fails once it was told to stop is interrupted, not in error.
+	t.Run("missing bridge while stopping", func(t *testing.T) {
+		run, _ := sandboxRunner(t, srv, b, func(s *Sandbox) { s.Bridge = b.dir + "/gone.sock" })
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(session.Cancelled(session.OutcomeInterrupted))
+		rec := run.Run(ctx, tierRequest(t, session.Tier1, "haiku"))
+		if rec.Outcome != session.OutcomeInterrupted || rec.ErrorSubtype != "" {
+			t.Errorf("outcome %q subtype %q reason %q, want interrupted", rec.Outcome, rec.ErrorSubtype, rec.Reason)
+		}
+	})
 }
 
 // TestSandboxSettings: the sandbox settings are merged into the request's
