@@ -294,7 +294,7 @@ func (a *App) build() error {
 		return err
 	}
 	// The webhook's inbox: acknowledged batches, until a save applies them.
-	inbox, err := openInbox(ctx, st, filepath.Join(o.stateDir, "inbox"), logger.With("component", "inbox"))
+	inbox, err := openInbox(ctx, st, filepath.Join(o.stateDir, "inbox"), o.inboxFsync, logger.With("component", "inbox"))
 	if err != nil {
 		return fmt.Errorf("open inbox: %w", err)
 	}

@@ -13,13 +13,14 @@ import (
 // store saved as applied, and hands it what an older daemon left in the
 // store's inbox table: appended to the log, then deleted from the table (a
 // crash in between appends them twice, and a batch applied twice changes
-// nothing more than once).
-func openInbox(ctx context.Context, st *store.Store, dir string, logger *slog.Logger) (*inbox.Log, error) {
+// nothing more than once). With fsync, every write is fsynced before the
+// webhook answers (--webhook.inbox-fsync).
+func openInbox(ctx context.Context, st *store.Store, dir string, fsync bool, logger *slog.Logger) (*inbox.Log, error) {
 	applied, err := st.InboxApplied(ctx)
 	if err != nil {
 		return nil, err
 	}
-	lg, err := inbox.Open(dir, inbox.Options{After: applied, Logger: logger})
+	lg, err := inbox.Open(dir, inbox.Options{After: applied, Logger: logger, Sync: fsync})
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func TestOpenInboxHandsOverTheLegacyTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		lg, err := openInbox(ctx, st, filepath.Join(dir, "inbox"), slog.New(slog.DiscardHandler))
+		lg, err := openInbox(ctx, st, filepath.Join(dir, "inbox"), false, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,5 +73,32 @@ func TestOpenInboxHandsOverTheLegacyTable(t *testing.T) {
 	// Moved once: a second start replays the log, not the table again.
 	if seqs2, _ := replay(); !slices.Equal(seqs2, seqs) {
 		t.Errorf("second start replayed %v, want %v", seqs2, seqs)
+	}
+}
+
+// --webhook.inbox-fsync reaches the inbox: each write is fsynced with it,
+// none without.
+func TestOpenInboxFsync(t *testing.T) {
+	ctx := context.Background()
+	for _, fsync := range []bool{false, true} {
+		dir := t.TempDir()
+		st, err := store.Open(filepath.Join(dir, "claude-ops.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg, err := openInbox(ctx, st, filepath.Join(dir, "inbox"), fsync, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := lg.Append(ctx, []byte(`[{"Service":"db"}]`), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := lg.Stats(); got.Writes != 3 || (got.Fsyncs == 3) != fsync || (got.Fsyncs == 0) == fsync {
+			t.Errorf("fsync %v: inbox %+v", fsync, got)
+		}
+		lg.Close()
+		st.Close()
 	}
 }

@@ -40,7 +40,9 @@ import (
 // daemon's CPU profile over its rounds, from a build with a profiling hook
 // added for the run; its numbers carry the profiler's cost),
 // $CLAUDEOPS_STORM_BASELINE (another claude-ops binary, e.g. an older
-// commit's, measured in the same rounds as claude-ops-baseline).
+// commit's, measured in the same rounds as claude-ops-baseline),
+// $CLAUDEOPS_STORM_FLAGS (more flags for claude-ops, not the baseline,
+// separated by spaces, e.g. --webhook.inbox-fsync).
 func BenchmarkWebhookStorm(b *testing.B) {
 	src := os.Getenv("CLAUDEOPS_AM_EXECUTOR_SRC")
 	if src == "" {
@@ -84,7 +86,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 
 	for b.Loop() {
 		api := fakeapi.Start(b, healthyTier1)
-		dm, pprofAddr := startStormDaemon(b, ours, api, stub, token, profile)
+		dm, pprofAddr := startStormDaemon(b, ours, api, stub, token, profile, strings.Fields(os.Getenv("CLAUDEOPS_STORM_FLAGS"))...)
 		am := startAMExecutor(b, peer)
 		daemons := []*daemon{dm}
 		targets := []stormload.Target{
@@ -269,8 +271,8 @@ func writeHeap(name string) error {
 `
 
 // startStormDaemon starts the plain build bin with a token, as beside
-// Alertmanager; sessions run the stub CLI.
-func startStormDaemon(b *testing.B, bin string, api *fakeapi.Server, stub, token, profile string) (*daemon, string) {
+// Alertmanager, with flags added; sessions run the stub CLI.
+func startStormDaemon(b *testing.B, bin string, api *fakeapi.Server, stub, token, profile string, flags ...string) (*daemon, string) {
 	b.Helper()
 	d := newDirs(b)
 	tf := filepath.Join(filepath.Dir(d.State), "webhook.token")
@@ -285,9 +287,9 @@ func startStormDaemon(b *testing.B, bin string, api *fakeapi.Server, stub, token
 		pprofAddr = freePort(b)
 		env = append(env, "CLAUDEOPS_PPROF_ADDR="+pprofAddr, "CLAUDEOPS_CPUPROFILE="+profile)
 	}
-	p := start(b, "claude-ops", env, bin, "--web.listen-address="+addr,
-		"--state.dir="+d.State, "--results.dir="+d.Results, "--repos.dir="+d.Repos,
-		"--webhook.token-file="+tf, "--claude.path="+stub, "--schedule.interval=1h")
+	p := start(b, "claude-ops", env, append([]string{bin, "--web.listen-address=" + addr,
+		"--state.dir=" + d.State, "--results.dir=" + d.Results, "--repos.dir=" + d.Repos,
+		"--webhook.token-file=" + tf, "--claude.path=" + stub, "--schedule.interval=1h"}, flags...)...)
 	dm := &daemon{proc: p, URL: "http://" + addr, Dirs: d, Token: token}
 	p.waitReady(b, dm.URL, 30*time.Second)
 	return dm, pprofAddr

@@ -4,8 +4,9 @@
 //
 // Append returns once its batch is written: many concurrent appends go to
 // the file in one write(2) (group commit). A written batch survives a kill -9
-// of the daemon (the kernel's page cache holds it); with Options.Sync it also
-// survives a power loss, at the price of an fsync per group.
+// of the daemon (the kernel's page cache holds it); with Options.Sync
+// (--webhook.inbox-fsync) it also survives a power loss, at the price of an
+// fsync per group.
 //
 // Every batch gets a sequence number, increasing by one. What the batches
 // produced is saved elsewhere (the remediator's incidents, in the store)
@@ -83,7 +84,7 @@ type Log struct {
 	segMu sync.Mutex
 	segs  []uint64 // the first sequence number of each segment, ascending
 
-	commits, batches atomic.Int64
+	commits, batches, syncs atomic.Int64
 }
 
 type request struct {
@@ -427,6 +428,7 @@ func (l *Log) writeAll(b []byte) error {
 	n, err := l.f.Write(b)
 	if err == nil && l.opts.Sync {
 		err = l.f.Sync()
+		l.syncs.Add(1)
 	}
 	if err == nil {
 		l.size += int64(n)
@@ -466,9 +468,18 @@ func (l *Log) Applied(seq uint64) error {
 	return nil
 }
 
-// Stats returns how many writes the appends took, and how many batches
-// they carried.
-func (l *Log) Stats() (writes, batches int64) { return l.commits.Load(), l.batches.Load() }
+// Stats are counts of a Log's work since it was opened.
+type Stats struct {
+	// Writes is how many writes the appends took; Batches how many batches
+	// they carried; Fsyncs how many of the writes were fsynced
+	// (Options.Sync).
+	Writes, Batches, Fsyncs int64
+}
+
+// Stats returns what the Log did since it was opened.
+func (l *Log) Stats() Stats {
+	return Stats{Writes: l.commits.Load(), Batches: l.batches.Load(), Fsyncs: l.syncs.Load()}
+}
 
 // Close waits for the write in progress and closes the active segment;
 // Append fails afterwards.

@@ -191,6 +191,9 @@ func TestAppendCloseReopenReplay(t *testing.T) {
 			want = append(want, slices.Clone(scratch))
 			mustAppend(t, l, scratch)
 			copy(scratch, "XXXXXXXXXXXXXX")
+			if st := l.Stats(); (st.Fsyncs == st.Writes) != sync || st.Writes != n+1 {
+				t.Errorf("Stats %+v with Sync %v: want %d writes, each fsynced only with Sync", st, sync, n+1)
+			}
 			mustClose(t, l)
 
 			l = openLog(t, dir, Options{Sync: sync})
@@ -359,7 +362,8 @@ func TestGroupCommitOrder(t *testing.T) {
 			want[s] = fmt.Appendf(nil, "g%d-i%d", g, i)
 		}
 	}
-	writes, batches := l.Stats()
+	st := l.Stats()
+	writes, batches := st.Writes, st.Batches
 	t.Logf("%d batches in %d writes", batches, writes)
 	if batches != total {
 		t.Errorf("Stats batches = %d, want %d", batches, total)
@@ -549,8 +553,8 @@ func TestLeaderHandsOver(t *testing.T) {
 		if !slices.Equal(seqs, []uint64{2, 3}) {
 			t.Errorf("b and c are batches %v, want [2 3]", seqs)
 		}
-		if writes, batches := l.Stats(); writes != 2 || batches != 3 {
-			t.Errorf("%d writes of %d batches, want 2 of 3 (b and c together)", writes, batches)
+		if st := l.Stats(); st.Writes != 2 || st.Batches != 3 {
+			t.Errorf("%d writes of %d batches, want 2 of 3 (b and c together)", st.Writes, st.Batches)
 		}
 		mustClose(t, l)
 	})
@@ -934,8 +938,8 @@ func TestClosedAndOversized(t *testing.T) {
 	if errors.Is(err, ErrClosed) {
 		t.Fatalf("oversized batch refused as closed: %v", err)
 	}
-	if w, b := l.Stats(); w != 0 || b != 0 {
-		t.Fatalf("oversized batch written: Stats %d, %d", w, b)
+	if st := l.Stats(); st.Writes != 0 || st.Batches != 0 {
+		t.Fatalf("oversized batch written: Stats %+v", st)
 	}
 	if seq := mustAppend(t, l, []byte("ok")); seq != 1 {
 		t.Fatalf("seq %d after a refused batch, want 1", seq)
@@ -1154,7 +1158,8 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	writes, batches := l.Stats()
+	st := l.Stats()
+	writes, batches := st.Writes, st.Batches
 	if writes > 0 {
 		b.ReportMetric(float64(batches)/float64(writes), "batches/write")
 	}
