@@ -35,7 +35,7 @@ import (
 type Store interface {
 	GetSession(ctx context.Context, id string) (session.Record, error)
 	QuerySessions(ctx context.Context, q store.SessionQuery) ([]session.Record, error)
-	GetIncident(ctx context.Context, id string) (store.Incident, error)
+	IncidentServices(ctx context.Context, ids []string) (map[string]string, error)
 	QueryIncidents(ctx context.Context, q store.IncidentQuery) ([]store.Incident, error)
 	ActionsSince(ctx context.Context, since time.Time) ([]store.ActionRecord, error)
 	CooldownUses(ctx context.Context, now time.Time, windows map[string]time.Duration) ([]store.CooldownUse, error)

@@ -150,9 +150,11 @@ func (a *API) sessionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	service := ""
 	if rec.IncidentID != "" {
-		if in, err := a.Store.GetIncident(r.Context(), rec.IncidentID); err == nil {
-			service = in.Service
+		svcs, err := a.Store.IncidentServices(r.Context(), []string{rec.IncidentID})
+		if err != nil {
+			a.Logger.Error("read the session's incident", "id", id, "incident", rec.IncidentID, "err", err)
 		}
+		service = svcs[rec.IncidentID]
 	}
 	a.render(w, http.StatusOK, "session", struct {
 		page

@@ -255,16 +255,19 @@ func (a *API) sessionsView(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	services := map[string]string{}
+	var ids []string
+	for _, rec := range recs {
+		if rec.IncidentID != "" {
+			ids = append(ids, rec.IncidentID)
+		}
+	}
+	services, err := a.Store.IncidentServices(r.Context(), ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]sessionRow, 0, len(recs))
 	for _, rec := range recs {
-		svc, ok := services[rec.IncidentID]
-		if !ok && rec.IncidentID != "" {
-			if in, err := a.Store.GetIncident(r.Context(), rec.IncidentID); err == nil {
-				svc = in.Service
-			}
-			services[rec.IncidentID] = svc
-		}
+		svc := services[rec.IncidentID]
 		out = append(out, sessionRow{Time: rec.Start, ID: rec.ID, Kind: kindOf(rec.Trigger), Tier: int(rec.Tier), Model: rec.Model,
 			DurationSeconds: a.durationOf(rec), Tokens: tokensOf(rec), CostUSD: rec.CostUSD, Outcome: string(rec.Outcome),
 			Service: svc, IncidentID: rec.IncidentID, Summary: summaryOf(rec), Link: SessionPath(rec.ID)})

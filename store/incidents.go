@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -137,6 +138,39 @@ func (s *Store) GetIncident(ctx context.Context, id string) (Incident, error) {
 		return Incident{}, fmt.Errorf("incident %q: %w", id, ErrNotFound)
 	}
 	return ins[0], nil
+}
+
+// IncidentServices returns the service of each incident of ids the store
+// holds, by ID, in one query: what a list of sessions shows of their
+// incidents, without reading the incidents' alerts.
+func (s *Store) IncidentServices(ctx context.Context, ids []string) (map[string]string, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string]string, len(ids))
+	// SQLite takes at most 32,766 parameters a statement.
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT id, service FROM incidents WHERE id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: incident services: %w", err)
+		}
+		for rows.Next() {
+			var id, service string
+			if err := rows.Scan(&id, &service); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: incident services: %w", err)
+			}
+			out[id] = service
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("store: incident services: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // OpenIncidents returns the incidents not closed, oldest first.

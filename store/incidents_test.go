@@ -31,6 +31,21 @@ func TestIncidents(t *testing.T) {
 	if _, err := s.GetIncident(ctx, "zz"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing incident: %v", err)
 	}
+	svcs, err := s.IncidentServices(ctx, []string{"c", "a", "zz", "a"})
+	if want := map[string]string{"a": "web", "c": "dns"}; err != nil || !reflect.DeepEqual(svcs, want) {
+		t.Errorf("IncidentServices = %v, %v; want %v", svcs, err, want)
+	}
+	if svcs, err := s.IncidentServices(ctx, nil); err != nil || len(svcs) != 0 {
+		t.Errorf("IncidentServices(nil) = %v, %v", svcs, err)
+	}
+	many := []string{"b"}
+	for i := range 1200 { // more than one query's worth
+		many = append(many, fmt.Sprintf("x%d", i))
+	}
+	many = append(many, "c")
+	if svcs, err := s.IncidentServices(ctx, many); err != nil || !reflect.DeepEqual(svcs, map[string]string{"b": "db", "c": "dns"}) {
+		t.Errorf("IncidentServices(1,202 ids) = %v, %v", svcs, err)
+	}
 	open, err := s.OpenIncidents(ctx)
 	if err != nil || !reflect.DeepEqual(open, []Incident{b, a}) {
 		t.Errorf("OpenIncidents = %+v, %v", open, err)
