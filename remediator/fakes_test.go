@@ -282,6 +282,21 @@ func (s *fakeStore) ListIncidents(_ context.Context, limit int) ([]store.Inciden
 	return out, nil
 }
 
+// QueryIncidents honours ClosedSince and WithoutLog, which Resume uses.
+func (s *fakeStore) QueryIncidents(_ context.Context, q store.IncidentQuery) ([]store.Incident, error) {
+	var out []store.Incident
+	for _, in := range slices.Backward(s.all()) {
+		if !q.ClosedSince.IsZero() && !in.Closed.IsZero() && in.Closed.Before(q.ClosedSince) {
+			continue
+		}
+		if q.WithoutLog {
+			in.Log = nil
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
 // ---- alertmanager ----------------------------------------------------------
 
 type fakeAM struct {

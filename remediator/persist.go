@@ -57,9 +57,11 @@ func (r *Remediator) Resume(ctx context.Context) error {
 		}
 		r.handle(ctx, in, evResumed{})
 	}
-	// Services that got a session in the last hour count for the blast radius.
+	// Services that got a session in the last hour count for the blast
+	// radius: their incidents are open or closed since the hour began.
 	now := time.Now()
-	if recent, err := r.store.ListIncidents(ctx, 500); err != nil {
+	q := store.IncidentQuery{ClosedSince: now.Add(-blastWindow), WithoutLog: true}
+	if recent, err := r.store.QueryIncidents(ctx, q); err != nil {
 		r.log.Warn("blast radius: cannot list recent incidents", "err", err)
 	} else {
 		for _, rec := range recent {

@@ -124,6 +124,8 @@ type Store interface {
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	OpenIncidents(ctx context.Context) ([]store.Incident, error)
 	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)
+	// QueryIncidents is used for its ClosedSince and WithoutLog only.
+	QueryIncidents(ctx context.Context, q store.IncidentQuery) ([]store.Incident, error)
 }
 
 // Alertmanager pushes alerts and reports which are still active

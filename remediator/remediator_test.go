@@ -16,6 +16,7 @@ import (
 
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
+	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
 )
 
@@ -565,6 +566,40 @@ func TestBlastRadius(t *testing.T) {
 		h.wantMetric(1, "claudeops_needs_human_attention", "service", "svc5")
 		h.wantMetric(1, "claudeops_needs_human_attention", "service", "svc6")
 		h.wantMetric(2, "claudeops_escalations_total", "from", "2", "to", "human")
+	})
+}
+
+// The blast radius survives a restart: the services that got a session in
+// the last hour count, however many incidents were opened since.
+func TestBlastRadiusSurvivesRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{Concurrency: 10, MaxServicesPerHour: 2}
+		st := newFakeStore()
+		h := newHarness(t, setup{st: st, cfg: cfg}).start()
+		h.fire("svc0", "Down")
+		h.fire("svc1", "Down")
+		h.waitCalls(2)
+		h.resolve("svc0", "Down")
+		h.resolve("svc1", "Down")
+		h.waitState("svc0", StateClosed)
+		h.waitState("svc1", StateClosed)
+		h.stop()
+		// More incidents since, without sessions, than a page of recent ones.
+		advance(time.Minute)
+		now := time.Now()
+		for i := range 600 {
+			id := fmt.Sprintf("inc-later-%03d", i)
+			st.inc[id] = store.Incident{ID: id, Service: fmt.Sprintf("other%d", i), State: string(StateClosed),
+				Opened: now, Updated: now, Closed: now, Data: []byte(`{}`)}
+		}
+
+		h = newHarness(t, setup{st: st, cfg: cfg}).start()
+		h.fire("svc2", "Down")
+		if in := h.waitState("svc2", StateNeedsHuman); in.Reason != ReasonBlastRadius {
+			t.Errorf("a third service after the restart: %+v, want refused by the blast radius", in)
+		}
+		h.fire("svc0", "Down") // counted already: admitted
+		h.waitState("svc0", StateTier2)
 	})
 }
 
