@@ -42,7 +42,9 @@ import (
 // $CLAUDEOPS_STORM_BASELINE (another claude-ops binary, e.g. an older
 // commit's, measured in the same rounds as claude-ops-baseline),
 // $CLAUDEOPS_STORM_FLAGS (more flags for claude-ops, not the baseline,
-// separated by spaces, e.g. --webhook.inbox-fsync).
+// separated by spaces, e.g. --webhook.inbox-fsync), $CLAUDEOPS_STORM_WARMUP
+// (the alerts of the warm-up storm each target takes first, 500: one a
+// service).
 func BenchmarkWebhookStorm(b *testing.B) {
 	src := os.Getenv("CLAUDEOPS_AM_EXECUTOR_SRC")
 	if src == "" {
@@ -108,6 +110,13 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		ctx := context.Background()
 		warm := storm
 		warm.Alerts = 500
+		if s := os.Getenv("CLAUDEOPS_STORM_WARMUP"); s != "" {
+			if n, err := strconv.Atoi(s); err != nil || n < storm.Services {
+				b.Fatalf("$CLAUDEOPS_STORM_WARMUP=%q", s)
+			} else {
+				warm.Alerts = n
+			}
+		}
 		for _, t := range targets {
 			if _, err := stormload.Run(ctx, t, warm.Build(0), concurrency); err != nil {
 				b.Fatal(err)
