@@ -128,7 +128,7 @@ func addFlags(app *kingpin.Application, o *Options) {
 	app.Flag("webhook.no-auth", "Accept webhook requests without a token.").BoolVar(&o.noAuth)
 	app.Flag("webhook.service-labels", "Comma-separated labels; the first one present names an alert's service.").Default("service,container,job").StringVar(&o.serviceLabel)
 	app.Flag("webhook.max-body-bytes", "Largest webhook request body accepted.").Default("1048576").Int64Var(&o.webhookMaxBytes)
-	app.Flag("webhook.inbox-fsync", "Fsync the webhook's inbox before answering: acknowledged alerts then survive a power loss, not only a crash of the daemon. Slower under a storm (BENCHMARKS.md §14).").
+	app.Flag("webhook.inbox-fsync", "Fsync the webhook's inbox before answering: acknowledged alerts then survive a power loss, not only a crash of the daemon. Slower under a storm (BENCHMARKS.md §15).").
 		Envar("CLAUDEOPS_WEBHOOK_INBOX_FSYNC").BoolVar(&o.inboxFsync)
 	app.Flag("cooldown.max-restarts", "Restarts allowed per service within the restart window.").Default("2").IntVar(&o.maxRestarts)
 	app.Flag("cooldown.restart-window", "Sliding window of the restart limit.").Default("4h").DurationVar(&o.restartWindow)
