@@ -282,10 +282,14 @@ func (s *fakeStore) ListIncidents(_ context.Context, limit int) ([]store.Inciden
 	return out, nil
 }
 
-// QueryIncidents honours ClosedSince and WithoutLog, which Resume uses.
+// QueryIncidents honours State, ClosedSince and WithoutLog, which Resume
+// uses.
 func (s *fakeStore) QueryIncidents(_ context.Context, q store.IncidentQuery) ([]store.Incident, error) {
 	var out []store.Incident
 	for _, in := range slices.Backward(s.all()) {
+		if (q.State == store.IncidentsOpen && !in.Closed.IsZero()) || (q.State == store.IncidentsClosed && in.Closed.IsZero()) {
+			continue
+		}
 		if !q.ClosedSince.IsZero() && !in.Closed.IsZero() && in.Closed.Before(q.ClosedSince) {
 			continue
 		}

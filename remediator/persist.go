@@ -35,12 +35,14 @@ func (r *Remediator) Resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("remediator: load open incidents: %w", err)
 	}
+	decoded := make([]Incident, 0, len(recs)) // their sessions count for the blast radius
 	for _, rec := range recs {
 		v, entries, err := decodeRecord(rec)
 		if err != nil {
 			r.log.Error("cannot resume incident", "id", rec.ID, "err", err)
 			continue
 		}
+		decoded = append(decoded, v)
 		in := &incident{Incident: v, pol: r.pol}
 		if other := lp.byService[in.Service]; other != nil {
 			r.log.Warn("two open incidents for one service; resuming the oldest only", "service", in.Service, "kept", other.ID, "skipped", in.ID)
@@ -58,21 +60,23 @@ func (r *Remediator) Resume(ctx context.Context) error {
 		r.handle(ctx, in, evResumed{})
 	}
 	// Services that got a session in the last hour count for the blast
-	// radius: their incidents are open or closed since the hour began.
+	// radius: their incidents are open (read above) or closed since the
+	// hour began.
 	now := time.Now()
-	q := store.IncidentQuery{ClosedSince: now.Add(-blastWindow), WithoutLog: true}
-	if recent, err := r.store.QueryIncidents(ctx, q); err != nil {
+	q := store.IncidentQuery{State: store.IncidentsClosed, ClosedSince: now.Add(-blastWindow), WithoutLog: true}
+	if closed, err := r.store.QueryIncidents(ctx, q); err != nil {
 		r.log.Warn("blast radius: cannot list recent incidents", "err", err)
 	} else {
-		for _, rec := range recent {
-			v, err := DecodeIncident(rec)
-			if err != nil {
-				continue
+		for _, rec := range closed {
+			if v, err := DecodeIncident(rec); err == nil {
+				decoded = append(decoded, v)
 			}
-			for _, s := range v.Sessions {
-				if now.Sub(s.Start) < blastWindow {
-					lp.slots.reserve(v.Service, s.Start)
-				}
+		}
+	}
+	for _, v := range decoded {
+		for _, s := range v.Sessions {
+			if now.Sub(s.Start) < blastWindow {
+				lp.slots.reserve(v.Service, s.Start)
 			}
 		}
 	}

@@ -124,7 +124,7 @@ type Store interface {
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	OpenIncidents(ctx context.Context) ([]store.Incident, error)
 	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)
-	// QueryIncidents is used for its ClosedSince and WithoutLog only.
+	// QueryIncidents is used for its State, ClosedSince and WithoutLog only.
 	QueryIncidents(ctx context.Context, q store.IncidentQuery) ([]store.Incident, error)
 }
 

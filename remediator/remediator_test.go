@@ -570,15 +570,23 @@ func TestBlastRadius(t *testing.T) {
 }
 
 // The blast radius survives a restart: the services that got a session in
-// the last hour count, however many incidents were opened since.
+// the last hour count, their incidents closed or still open, however many
+// incidents were opened since.
 func TestBlastRadiusSurvivesRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := Config{Concurrency: 10, MaxServicesPerHour: 2}
+		cfg := Config{Concurrency: 10, MaxServicesPerHour: 3}
 		st := newFakeStore()
 		h := newHarness(t, setup{st: st, cfg: cfg}).start()
 		h.fire("svc0", "Down")
 		h.fire("svc1", "Down")
-		h.waitCalls(2)
+		h.fire("human", "Down") // stays open, waiting for a human
+		for _, c := range h.waitCalls(3) {
+			if c.Spec.Service == "human" {
+				c.finish(record(session.OutcomeNotFixed, "", ""))
+			}
+		}
+		h.waitCalls(4)[3].finish(record(session.OutcomeNotFixed, "", "")) // its Tier 3
+		h.waitState("human", StateNeedsHuman)
 		h.resolve("svc0", "Down")
 		h.resolve("svc1", "Down")
 		h.waitState("svc0", StateClosed)
