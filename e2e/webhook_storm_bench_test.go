@@ -44,7 +44,9 @@ import (
 // $CLAUDEOPS_STORM_FLAGS (more flags for claude-ops, not the baseline,
 // separated by spaces, e.g. --webhook.inbox-fsync), $CLAUDEOPS_STORM_WARMUP
 // (the alerts of the warm-up storm each target takes first, 500: one a
-// service).
+// service), $CLAUDEOPS_STORM_ENV (more environment for claude-ops, not the
+// baseline, e.g. GODEBUG=gctrace=1 GOGC=200), $CLAUDEOPS_STORM_OUTPUT (a
+// file: claude-ops' log and stderr, written at the end).
 func BenchmarkWebhookStorm(b *testing.B) {
 	src := os.Getenv("CLAUDEOPS_AM_EXECUTOR_SRC")
 	if src == "" {
@@ -88,7 +90,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 
 	for b.Loop() {
 		api := fakeapi.Start(b, healthyTier1)
-		dm, pprofAddr := startStormDaemon(b, ours, api, stub, token, profile, strings.Fields(os.Getenv("CLAUDEOPS_STORM_FLAGS"))...)
+		dm, pprofAddr := startStormDaemon(b, ours, api, stub, token, profile, strings.Fields(os.Getenv("CLAUDEOPS_STORM_ENV")), strings.Fields(os.Getenv("CLAUDEOPS_STORM_FLAGS"))...)
 		am := startAMExecutor(b, peer)
 		daemons := []*daemon{dm}
 		targets := []stormload.Target{
@@ -96,7 +98,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			{Name: "am-executor", URL: am.url, Token: token, PID: am.cmd.Process.Pid},
 		}
 		if baseline != "" {
-			base, _ := startStormDaemon(b, baseline, api, stub, token, "")
+			base, _ := startStormDaemon(b, baseline, api, stub, token, "", nil)
 			daemons = append(daemons, base)
 			targets = append(targets, stormload.Target{Name: "claude-ops-baseline", URL: base.URL + "/api/v1/webhook", Token: token, PID: base.cmd.Process.Pid})
 		}
@@ -126,7 +128,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		if profile != "" {
 			stopProfile = cpuProfile(b, pprofAddr)
 		}
-		var lines []string
+		var lines, slow []string
 		results := map[string][]stormload.Result{} // by target, by round - 1
 		fmt.Printf("storm: %s; concurrency %d; %d CPUs; load average %s\n", stormload.Describe(storm.Build(1)), concurrency, runtime.NumCPU(), stormload.LoadAvg())
 		for r := 1; r <= rounds; r++ {
@@ -135,6 +137,10 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			k := (r - 1) % len(targets)
 			order := append(slices.Clone(targets[k:]), targets[:k]...)
 			for _, t := range order {
+				// The load generator collects its own garbage first (the
+				// round's storm was just built): its GC, on the same CPUs,
+				// would otherwise fall into the first target's run.
+				runtime.GC()
 				// Idle for 3 s: the daemon saves what a storm changed up
 				// to 2.5 s after its last alert (remediator.Config.SaveEvery
 				// and the last save's duration), which must not fall into
@@ -148,6 +154,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 					b.Fatal(err)
 				}
 				lines = append(lines, res.Row(r, before, stormload.LoadAvg()))
+				slow = append(slow, fmt.Sprintf("round %d, %s: requests over p99, by when they were sent (ms:count): %s", r, t.Name, res.Slow(.99, 20*time.Millisecond)))
 				results[t.Name] = append(results[t.Name], res)
 				if res.Non2xx() > 0 {
 					b.Errorf("round %d, %s: answers %s (first transport error: %q)", r, t.Name, res.CodesString(), res.FirstError)
@@ -165,7 +172,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		_, peerPeak := stormload.Memory(am.cmd.Process.Pid)
 
 		var out strings.Builder
-		fmt.Fprintf(&out, "\n%s\n%s\n\n", stormload.Header, strings.Join(lines, "\n"))
+		fmt.Fprintf(&out, "\n%s\n%s\n\n%s\n\n", stormload.Header, strings.Join(lines, "\n"), strings.Join(slow, "\n"))
 		var worst float64 = -1
 		for _, name := range []string{"claude-ops", "claude-ops-baseline"} {
 			for r, o := range results[name] {
@@ -189,6 +196,11 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			}
 		}
 		fmt.Print(out.String()) // b.Log would cut the table
+		if f := os.Getenv("CLAUDEOPS_STORM_OUTPUT"); f != "" {
+			if err := os.WriteFile(f, []byte(dm.Output()), 0o644); err != nil {
+				b.Error(err)
+			}
+		}
 		b.ReportMetric(worst, "worst-ratio")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 		for _, d := range daemons {
@@ -281,7 +293,7 @@ func writeHeap(name string) error {
 
 // startStormDaemon starts the plain build bin with a token, as beside
 // Alertmanager, with flags added; sessions run the stub CLI.
-func startStormDaemon(b *testing.B, bin string, api *fakeapi.Server, stub, token, profile string, flags ...string) (*daemon, string) {
+func startStormDaemon(b *testing.B, bin string, api *fakeapi.Server, stub, token, profile string, extraEnv []string, flags ...string) (*daemon, string) {
 	b.Helper()
 	d := newDirs(b)
 	tf := filepath.Join(filepath.Dir(d.State), "webhook.token")
@@ -290,7 +302,7 @@ func startStormDaemon(b *testing.B, bin string, api *fakeapi.Server, stub, token
 		b.Fatal(err)
 	}
 	addr := freePort(b)
-	env := daemonEnv(b, api, d)
+	env := append(daemonEnv(b, api, d), extraEnv...)
 	var pprofAddr string
 	if profile != "" {
 		pprofAddr = freePort(b)

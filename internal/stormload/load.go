@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,6 +45,11 @@ type Result struct {
 	RSS, PeakRS int64         // VmRSS after the storm and VmHWM (peak), bytes
 	// Accepted are the notifications answered 2xx, by index.
 	Accepted []bool
+	// Sent and Took are when each notification was sent (since the start)
+	// and how long its answer took, by index.
+	Sent, Took []time.Duration
+	// Dialed: the notification went on a new connection, by index.
+	Dialed []bool
 }
 
 // ReqPerSec is requests per second.
@@ -116,6 +122,8 @@ func Run(ctx context.Context, t Target, ns []Notification, concurrency int) (Res
 		res.Alerts += n.Alerts
 	}
 	lat := make([]time.Duration, len(ns))
+	sent := make([]time.Duration, len(ns))
+	dialed := make([]bool, len(ns))
 	codes := make([]int, len(ns))
 	errs := make([]string, len(ns))
 	var next atomic.Int64
@@ -136,10 +144,12 @@ func Run(ctx context.Context, t Target, ns []Notification, concurrency int) (Res
 					return
 				}
 				t0 := time.Now()
+				sent[i] = t0.Sub(start)
 				code, err := func() (int, error) {
 					for attempt := 0; ; attempt++ {
 						if c == nil {
 							var err error
+							dialed[i] = true
 							if c, err = dial(ctx, u.Host); err != nil {
 								return 0, err
 							}
@@ -183,6 +193,7 @@ func Run(ctx context.Context, t Target, ns []Notification, concurrency int) (Res
 			res.FirstError = errs[i]
 		}
 	}
+	res.Sent, res.Took, res.Dialed = sent, slices.Clone(lat), dialed
 	slices.Sort(lat)
 	res.Latencies = lat
 	res.RSS, res.PeakRS = Memory(t.PID)
@@ -320,6 +331,27 @@ func (r Result) Row(round int, loadBefore, loadAfter string) string {
 		round, r.Target, r.ReqPerSec(), float64(r.Alerts)/r.Elapsed.Seconds(),
 		Millis(r.Quantile(.5)), Millis(r.Quantile(.9)), Millis(r.Quantile(.99)), Millis(r.Quantile(1)),
 		r.Non2xx(), r.CodesString(), cpu, MiB(r.RSS), MiB(r.PeakRS), loadBefore, loadAfter)
+}
+
+// Slow says when the requests slower than the q quantile were sent: their
+// count in each bin of the run, "start ms:count", bins without any left out.
+func (r Result) Slow(q float64, bin time.Duration) string {
+	limit := r.Quantile(q)
+	counts := map[int]int{}
+	fresh := 0
+	for i, d := range r.Took {
+		if d > limit {
+			counts[int(r.Sent[i]/bin)]++
+			if r.Dialed[i] {
+				fresh++
+			}
+		}
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d:%d", time.Duration(k)*bin/time.Millisecond, counts[k]))
+	}
+	return strings.Join(parts, " ") + fmt.Sprintf(" (on a new connection: %d)", fresh)
 }
 
 // Millis is d in milliseconds.
