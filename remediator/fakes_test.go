@@ -60,6 +60,7 @@ type fakeSessions struct {
 	live                map[string][]session.Action // actions of running sessions (act)
 	budget              func(sessions.Spec) bool
 	auto                func(sessions.Spec) session.Record
+	rows                *fakeStore // gets a session row as each session starts
 }
 
 // act records an action decided during a running session, as the action
@@ -96,6 +97,9 @@ func (f *fakeSessions) Run(ctx context.Context, spec sessions.Spec) (session.Rec
 	if f.budget != nil && f.budget(spec) {
 		f.mu.Unlock()
 		return session.Record{}, sessions.ErrBudget
+	}
+	if f.rows != nil {
+		f.rows.sessionStarted(spec.Service, time.Now())
 	}
 	c := &fakeCall{Spec: spec, done: make(chan session.Record, 1)}
 	f.calls = append(f.calls, c)
@@ -178,6 +182,8 @@ type fakeStore struct {
 	gate    chan struct{} // if set, SaveIncidents waits for it to close
 	// applied is the inbox's applied number, saved with the incidents.
 	applied uint64
+	// sessions are the session rows (sessionStarted).
+	sessions []store.SessionStart
 }
 
 func (s *fakeStore) inboxApplied() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.applied }
@@ -282,21 +288,22 @@ func (s *fakeStore) ListIncidents(_ context.Context, limit int) ([]store.Inciden
 	return out, nil
 }
 
-// QueryIncidents honours State, ClosedSince and WithoutLog, which Resume
-// uses.
-func (s *fakeStore) QueryIncidents(_ context.Context, q store.IncidentQuery) ([]store.Incident, error) {
-	var out []store.Incident
-	for _, in := range slices.Backward(s.all()) {
-		if (q.State == store.IncidentsOpen && !in.Closed.IsZero()) || (q.State == store.IncidentsClosed && in.Closed.IsZero()) {
-			continue
+// sessionStarted records a session row, as the manager saves one before
+// the session starts.
+func (s *fakeStore) sessionStarted(service string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions = append(s.sessions, store.SessionStart{Service: service, Start: at})
+}
+
+func (s *fakeStore) IncidentSessionsSince(_ context.Context, since time.Time) ([]store.SessionStart, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.SessionStart
+	for _, ss := range s.sessions {
+		if !ss.Start.Before(since) {
+			out = append(out, ss)
 		}
-		if !q.ClosedSince.IsZero() && !in.Closed.IsZero() && in.Closed.Before(q.ClosedSince) {
-			continue
-		}
-		if q.WithoutLog {
-			in.Log = nil
-		}
-		out = append(out, in)
 	}
 	return out, nil
 }
@@ -410,6 +417,9 @@ func newHarness(t testing.TB, s setup) *harness {
 	}
 	if h.ses == nil {
 		h.ses = &fakeSessions{}
+	}
+	if h.ses.rows == nil {
+		h.ses.rows = h.st
 	}
 	var ses Sessions = h.ses
 	if s.blind {

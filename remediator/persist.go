@@ -31,18 +31,27 @@ func (r *Remediator) Resume(ctx context.Context) error {
 	if lp.resumed {
 		return nil
 	}
+	// Services that got a session in the last hour count for the blast
+	// radius: the session rows say so, each saved before its session
+	// started, whether or not its incident was saved since. Counted
+	// before the incidents resume, which may ask for a session.
+	if starts, err := r.store.IncidentSessionsSince(ctx, time.Now().Add(-blastWindow)); err != nil {
+		r.log.Warn("blast radius: cannot list the last hour's sessions", "err", err)
+	} else {
+		for _, s := range starts {
+			lp.slots.reserve(s.Service, s.Start)
+		}
+	}
 	recs, err := r.store.OpenIncidents(ctx)
 	if err != nil {
 		return fmt.Errorf("remediator: load open incidents: %w", err)
 	}
-	decoded := make([]Incident, 0, len(recs)) // their sessions count for the blast radius
 	for _, rec := range recs {
 		v, entries, err := decodeRecord(rec)
 		if err != nil {
 			r.log.Error("cannot resume incident", "id", rec.ID, "err", err)
 			continue
 		}
-		decoded = append(decoded, v)
 		in := &incident{Incident: v, pol: r.pol}
 		if other := lp.byService[in.Service]; other != nil {
 			r.log.Warn("two open incidents for one service; resuming the oldest only", "service", in.Service, "kept", other.ID, "skipped", in.ID)
@@ -58,27 +67,6 @@ func (r *Remediator) Resume(ctx context.Context) error {
 			lp.savedAlerts[in.ID] = savedAlerts{alerts: slices.Clone(v.Alerts), entries: entries}
 		}
 		r.handle(ctx, in, evResumed{})
-	}
-	// Services that got a session in the last hour count for the blast
-	// radius: their incidents are open (read above) or closed since the
-	// hour began.
-	now := time.Now()
-	q := store.IncidentQuery{State: store.IncidentsClosed, ClosedSince: now.Add(-blastWindow), WithoutLog: true}
-	if closed, err := r.store.QueryIncidents(ctx, q); err != nil {
-		r.log.Warn("blast radius: cannot list recent incidents", "err", err)
-	} else {
-		for _, rec := range closed {
-			if v, err := DecodeIncident(rec); err == nil {
-				decoded = append(decoded, v)
-			}
-		}
-	}
-	for _, v := range decoded {
-		for _, s := range v.Sessions {
-			if now.Sub(s.Start) < blastWindow {
-				lp.slots.reserve(v.Service, s.Start)
-			}
-		}
 	}
 	if err := r.replayInbox(); err != nil {
 		return err

@@ -124,8 +124,9 @@ type Store interface {
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	OpenIncidents(ctx context.Context) ([]store.Incident, error)
 	ListIncidents(ctx context.Context, limit int) ([]store.Incident, error)
-	// QueryIncidents is used for its State, ClosedSince and WithoutLog only.
-	QueryIncidents(ctx context.Context, q store.IncidentQuery) ([]store.Incident, error)
+	// IncidentSessionsSince lists the sessions of incidents started since
+	// a time, with their services (the blast radius after a restart).
+	IncidentSessionsSince(ctx context.Context, since time.Time) ([]store.SessionStart, error)
 }
 
 // Alertmanager pushes alerts and reports which are still active

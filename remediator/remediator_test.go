@@ -16,7 +16,6 @@ import (
 
 	"github.com/claude-ops/claude-ops/session"
 	"github.com/claude-ops/claude-ops/sessions"
-	"github.com/claude-ops/claude-ops/store"
 	"github.com/claude-ops/claude-ops/webhook"
 )
 
@@ -570,45 +569,54 @@ func TestBlastRadius(t *testing.T) {
 }
 
 // The blast radius survives a restart: the services that got a session in
-// the last hour count, their incidents closed or still open, however many
-// incidents were opened since.
+// the last hour count, their incidents closed, still open, or never saved
+// (the session rows say so: each is saved before its session starts).
 func TestBlastRadiusSurvivesRestart(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		cfg := Config{Concurrency: 10, MaxServicesPerHour: 3}
-		st := newFakeStore()
-		h := newHarness(t, setup{st: st, cfg: cfg}).start()
-		h.fire("svc0", "Down")
-		h.fire("svc1", "Down")
-		h.fire("human", "Down") // stays open, waiting for a human
-		for _, c := range h.waitCalls(3) {
-			if c.Spec.Service == "human" {
-				c.finish(record(session.OutcomeNotFixed, "", ""))
-			}
-		}
-		h.waitCalls(4)[3].finish(record(session.OutcomeNotFixed, "", "")) // its Tier 3
-		h.waitState("human", StateNeedsHuman)
-		h.resolve("svc0", "Down")
-		h.resolve("svc1", "Down")
-		h.waitState("svc0", StateClosed)
-		h.waitState("svc1", StateClosed)
-		h.stop()
-		// More incidents since, without sessions, than a page of recent ones.
-		advance(time.Minute)
-		now := time.Now()
-		for i := range 600 {
-			id := fmt.Sprintf("inc-later-%03d", i)
-			st.inc[id] = store.Incident{ID: id, Service: fmt.Sprintf("other%d", i), State: string(StateClosed),
-				Opened: now, Updated: now, Closed: now, Data: []byte(`{}`)}
-		}
+	for _, unsaved := range []bool{false, true} {
+		t.Run(map[bool]string{false: "incidents saved", true: "incidents never saved"}[unsaved], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := Config{Concurrency: 10, MaxServicesPerHour: 3}
+				st := newFakeStore()
+				st.setFail(unsaved) // a crash before any save
+				h := newHarness(t, setup{st: st, cfg: cfg}).start()
+				h.fire("svc0", "Down")
+				h.fire("svc1", "Down")
+				h.fire("human", "Down") // stays open, waiting for a human
+				for _, c := range h.waitCalls(3) {
+					if c.Spec.Service == "human" {
+						c.finish(record(session.OutcomeNotFixed, "", ""))
+					}
+				}
+				h.waitCalls(4)[3].finish(record(session.OutcomeNotFixed, "", "")) // its Tier 3
+				settled := func(service string, want State) {
+					if unsaved { // nothing to read back: the loop's work done
+						synctest.Wait()
+					} else {
+						h.waitState(service, want)
+					}
+				}
+				settled("human", StateNeedsHuman)
+				h.resolve("svc0", "Down")
+				h.resolve("svc1", "Down")
+				settled("svc0", StateClosed)
+				settled("svc1", StateClosed)
+				h.stop()
+				if got := len(st.all()); unsaved && got != 0 {
+					t.Fatalf("%d incidents saved, want none", got)
+				}
+				st.setFail(false)
+				advance(time.Minute)
 
-		h = newHarness(t, setup{st: st, cfg: cfg}).start()
-		h.fire("svc2", "Down")
-		if in := h.waitState("svc2", StateNeedsHuman); in.Reason != ReasonBlastRadius {
-			t.Errorf("a third service after the restart: %+v, want refused by the blast radius", in)
-		}
-		h.fire("svc0", "Down") // counted already: admitted
-		h.waitState("svc0", StateTier2)
-	})
+				h = newHarness(t, setup{st: st, cfg: cfg}).start()
+				h.fire("svc2", "Down")
+				if in := h.waitState("svc2", StateNeedsHuman); in.Reason != ReasonBlastRadius {
+					t.Errorf("a third service after the restart: %+v, want refused by the blast radius", in)
+				}
+				h.fire("svc0", "Down") // counted already: admitted
+				h.waitState("svc0", StateTier2)
+			})
+		})
+	}
 }
 
 // (10) The gate refused an action over a limit: after the session, a human,

@@ -164,6 +164,10 @@ type Record struct {
 	Model      string  `json:"model"`
 	Trigger    Trigger `json:"trigger"`
 	IncidentID string  `json:"incident_id,omitempty"`
+	// Service is the incident's service, as the remediator named it: the
+	// record is saved before the session starts, so a restart counts the
+	// session for the blast radius even if its incident was not saved yet.
+	Service string `json:"service,omitempty"`
 
 	Start    time.Time     `json:"start"`
 	End      time.Time     `json:"end,omitzero"`

@@ -140,7 +140,7 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 	}
 	rec := session.Record{
 		ID: spec.ID, Tier: spec.Tier, Model: m.cfg.Models[spec.Tier], Trigger: spec.Trigger,
-		IncidentID: spec.IncidentID, Start: m.now(), Outcome: session.OutcomeRunning,
+		IncidentID: spec.IncidentID, Service: spec.Service, Start: m.now(), Outcome: session.OutcomeRunning,
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -196,6 +196,7 @@ func (m *Manager) Run(ctx context.Context, spec Spec) (session.Record, error) {
 		m.cfg.Meter.Begin(rec.ID, spec.Tier, maxUSD)
 	}
 	out := m.runner.Run(ctx, req)
+	out.Service = spec.Service
 	if m.cfg.Meter != nil {
 		var refused bool
 		out.CostUSD, out.Tokens, refused = m.cfg.Meter.End(rec.ID)

@@ -135,6 +135,9 @@ func TestRunPersistsRegistersAndMeasures(t *testing.T) {
 	if len(st.saved) != 2 || st.saved[0].Outcome != session.OutcomeRunning || st.saved[1].Outcome != session.OutcomeRemediated {
 		t.Fatalf("saved %+v, want running then remediated", st.saved)
 	}
+	if st.saved[0].Service != "web" || st.saved[1].Service != "web" || res.rec.Service != "web" {
+		t.Errorf("records name services %q, %q, %q; want web (the blast radius after a restart reads it)", st.saved[0].Service, st.saved[1].Service, res.rec.Service)
+	}
 	if len(res.rec.Actions) != 1 || len(st.saved[1].Actions) != 1 {
 		t.Errorf("the gate's action is not in the record: %+v", res.rec.Actions)
 	}

@@ -46,6 +46,46 @@ func (s *Store) SaveSession(ctx context.Context, r session.Record) error {
 	})
 }
 
+// SessionStart is when a session of an incident started, and its service.
+type SessionStart struct {
+	Service string
+	Start   time.Time
+}
+
+// IncidentSessionsSince returns the sessions of incidents started at or
+// after since, oldest first: the blast radius a restart takes back. The
+// service is the session record's own (saved before the session starts),
+// else its incident's (records older than the field); sessions with
+// neither are left out.
+func (s *Store) IncidentSessionsSince(ctx context.Context, since time.Time) ([]SessionStart, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT COALESCE(NULLIF(json_extract(CAST(s.record AS TEXT), '$.service'), ''), i.service, ''), s.start_ns
+FROM sessions s LEFT JOIN incidents i ON i.id = s.incident_id
+WHERE s.incident_id <> '' AND s.start_ns >= ?
+ORDER BY s.start_ns, s.id`, toNS(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: incident sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []SessionStart
+	for rows.Next() {
+		var (
+			svc   string
+			start int64
+		)
+		if err := rows.Scan(&svc, &start); err != nil {
+			return nil, fmt.Errorf("store: incident sessions: %w", err)
+		}
+		if svc != "" {
+			out = append(out, SessionStart{Service: svc, Start: fromNS(start)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: incident sessions: %w", err)
+	}
+	return out, nil
+}
+
 // GetSession returns the session with that ID, or an error wrapping ErrNotFound.
 func (s *Store) GetSession(ctx context.Context, id string) (session.Record, error) {
 	var doc []byte

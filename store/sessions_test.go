@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,6 +158,50 @@ func TestSpentSince(t *testing.T) {
 	for since, want := range map[time.Duration]float64{-time.Hour: 7, 0: 7, time.Hour: 6, 90 * time.Minute: 4, 3 * time.Hour: 0} {
 		if got, err := s.SpentSince(ctx, t0.Add(since)); err != nil || got != want {
 			t.Errorf("SpentSince(t0%+v) = %v, %v; want %v", since, got, err, want)
+		}
+	}
+}
+
+// A restart's blast radius: each session of an incident since a time, with
+// its service from its own record, else from its incident's row.
+func TestIncidentSessionsSince(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	if err := s.SaveIncidents(ctx, slices.Values([]Incident{
+		{ID: "inc-db", Service: "db", State: "tier2", Opened: t0, Updated: t0, Data: []byte(`{}`)},
+	}), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, incident, service string
+		start                 time.Time
+	}{
+		{"before", "inc-web", "web", t0.Add(-time.Second)},        // started before since
+		{"unsaved", "inc-web", "web", t0.Add(time.Second)},        // its incident not saved: its own service
+		{"old-record", "inc-db", "", t0.Add(2 * time.Second)},     // a record without one: the incident's
+		{"tier1", "", "", t0.Add(3 * time.Second)},                // no incident
+		{"nameless", "inc-gone", "", t0.Add(4 * time.Second)},     // neither
+		{"own-first", "inc-db", "cache", t0.Add(5 * time.Second)}, // its own wins
+	} {
+		rec := sampleRecord(tc.id, session.Tier2, tc.start)
+		rec.IncidentID, rec.Service = tc.incident, tc.service
+		if err := s.SaveSession(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.IncidentSessionsSince(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []SessionStart{
+		{"web", t0.Add(time.Second)}, {"db", t0.Add(2 * time.Second)}, {"cache", t0.Add(5 * time.Second)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Service != want[i].Service || !got[i].Start.Equal(want[i].Start) {
+			t.Errorf("[%d] = %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }
