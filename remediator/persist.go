@@ -111,10 +111,6 @@ func (r *Remediator) replayInbox() error {
 // than the pass.
 const alertPublishEvery = 200 * time.Millisecond
 
-// urgentSaveEvery bounds how often urgent changes are saved when saves are
-// deferred (Config.SaveEvery): each save is a transaction with an fsync.
-const urgentSaveEvery = 20 * time.Millisecond
-
 // flush pushes the alerts of the event, publishes the incidents that changed,
 // updates the watch set, and saves what changed since the last save (see
 // Config.SaveEvery).
@@ -139,11 +135,16 @@ func (r *Remediator) flush(ctx context.Context) {
 		return
 	}
 	// An urgent change (a session started or ended, an incident closed by
-	// a session) is saved at once after a quiet spell, and in a storm
-	// within urgentSaveEvery of the last save: what a storm's sessions
-	// change goes in one transaction, not one each.
-	if lp.urgent && r.cfg.SaveEvery > 0 && now.Sub(lp.lastSave) < urgentSaveEvery {
-		if at := lp.lastSave.Add(urgentSaveEvery); lp.saveAt.IsZero() || at.Before(lp.saveAt) {
+	// a session) is saved at once when the last save is SaveEvery old;
+	// within SaveEvery of it (a storm), it goes with the next save, at most
+	// SaveEvery after the last. A save carries every incident changed
+	// since the last one: in a storm, hundreds, whose encoding and writing
+	// would take a core from the webhook each time a session starts. What
+	// a crash in between loses is redone after the restart (the incident
+	// resumes where it was saved, its batches replayed); the blast radius
+	// is read back from the session rows, saved before each session starts.
+	if lp.urgent && r.cfg.SaveEvery > 0 && now.Sub(lp.lastSave) < r.cfg.SaveEvery {
+		if at := lp.lastSave.Add(r.cfg.SaveEvery); lp.saveAt.IsZero() || at.Before(lp.saveAt) {
 			lp.saveAt = at
 		}
 		return
