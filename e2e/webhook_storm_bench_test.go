@@ -154,7 +154,7 @@ func BenchmarkWebhookStorm(b *testing.B) {
 					b.Fatal(err)
 				}
 				lines = append(lines, res.Row(r, before, stormload.LoadAvg()))
-				slow = append(slow, fmt.Sprintf("round %d, %s: requests over p99, by when they were sent (ms:count): %s", r, t.Name, res.Slow(.99, 20*time.Millisecond)))
+				slow = append(slow, fmt.Sprintf("round %d, %s (from %s): requests over p99, by when they were sent (ms:count): %s", r, t.Name, res.Start.UTC().Format("15:04:05.000"), res.Slow(.99, 20*time.Millisecond)))
 				results[t.Name] = append(results[t.Name], res)
 				if res.Non2xx() > 0 {
 					b.Errorf("round %d, %s: answers %s (first transport error: %q)", r, t.Name, res.CodesString(), res.FirstError)

@@ -45,7 +45,9 @@ type Result struct {
 	RSS, PeakRS int64         // VmRSS after the storm and VmHWM (peak), bytes
 	// Accepted are the notifications answered 2xx, by index.
 	Accepted []bool
-	// Sent and Took are when each notification was sent (since the start)
+	// Start is when the run started (wall clock).
+	Start time.Time
+	// Sent and Took are when each notification was sent (since Start)
 	// and how long its answer took, by index.
 	Sent, Took []time.Duration
 	// Dialed: the notification went on a new connection, by index.
@@ -193,7 +195,7 @@ func Run(ctx context.Context, t Target, ns []Notification, concurrency int) (Res
 			res.FirstError = errs[i]
 		}
 	}
-	res.Sent, res.Took, res.Dialed = sent, slices.Clone(lat), dialed
+	res.Start, res.Sent, res.Took, res.Dialed = start, sent, slices.Clone(lat), dialed
 	slices.Sort(lat)
 	res.Latencies = lat
 	res.RSS, res.PeakRS = Memory(t.PID)
@@ -351,7 +353,18 @@ func (r Result) Slow(q float64, bin time.Duration) string {
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		parts = append(parts, fmt.Sprintf("%d:%d", time.Duration(k)*bin/time.Millisecond, counts[k]))
 	}
-	return strings.Join(parts, " ") + fmt.Sprintf(" (on a new connection: %d)", fresh)
+	var first []time.Duration
+	for i, d := range r.Took {
+		if r.Dialed[i] {
+			first = append(first, d)
+		}
+	}
+	slices.Sort(first)
+	med := time.Duration(0)
+	if len(first) > 0 {
+		med = first[len(first)/2]
+	}
+	return strings.Join(parts, " ") + fmt.Sprintf(" (on a new connection: %d; the first requests of the connections took %v at the median)", fresh, med)
 }
 
 // Millis is d in milliseconds.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +86,36 @@ func TestRun(t *testing.T) {
 	}
 	if res.Quantile(0.5) > res.Quantile(0.99) || res.Quantile(0.99) > res.Quantile(1) || res.ReqPerSec() <= 0 {
 		t.Errorf("quantiles %v %v %v", res.Quantile(0.5), res.Quantile(0.99), res.Quantile(1))
+	}
+	// 8 workers dial once each, and again after each answer that closed
+	// its connection (every tenth).
+	dialed := 0
+	for _, d := range res.Dialed {
+		if d {
+			dialed++
+		}
+	}
+	if want := 8 + len(ns)/10; dialed < 8 || dialed > want {
+		t.Errorf("%d requests on a new connection, want 8 to %d", dialed, want)
+	}
+	if len(res.Sent) != len(ns) || len(res.Took) != len(ns) || res.Start.IsZero() {
+		t.Errorf("%d send times, %d durations, start %v", len(res.Sent), len(res.Took), res.Start)
+	}
+}
+
+func TestSlow(t *testing.T) {
+	ms := time.Millisecond
+	r := Result{
+		Sent:   []time.Duration{0, 5 * ms, 25 * ms, 26 * ms, 70 * ms},
+		Took:   []time.Duration{1 * ms, 9 * ms, 8 * ms, 2 * ms, 7 * ms},
+		Dialed: []bool{true, true, false, false, false},
+	}
+	r.Latencies = slices.Sorted(slices.Values(r.Took))
+	// Over the 0.5 quantile (7 ms, nearest rank): 9, 8 ms, sent in the
+	// bins starting at 0 and 20 ms; the one of 9 ms on a new connection.
+	want := "0:1 20:1 (on a new connection: 1; the first requests of the connections took 9ms at the median)"
+	if got := r.Slow(0.5, 20*ms); got != want {
+		t.Errorf("Slow = %q, want %q", got, want)
 	}
 }
 
