@@ -24,8 +24,9 @@ import (
 // incident, and that no service has two: a 2xx means the batch was
 // committed, and the restarted daemon replays what it had not saved yet.
 // Each daemon life gets a storm of its own (alerts with a label of the
-// life); the last life takes none and only checks. Every other life runs
-// with --webhook.inbox-fsync.
+// life); the last life takes none and only checks, and that sessions ran
+// for no more services than the blast radius allows, across the kills.
+// Every other life runs with --webhook.inbox-fsync.
 func TestCrashInboxStorm(t *testing.T) {
 	stub := filepath.Join(t.TempDir(), "claude")
 	writeFile(t, stub, stormStub)
@@ -37,7 +38,7 @@ func TestCrashInboxStorm(t *testing.T) {
 	tf := filepath.Join(filepath.Dir(d.State), "webhook.token")
 	writeFile(t, tf, "crash-storm-token\n")
 	args := []string{"--schedule.interval=1h", "--webhook.token-file=" + tf, "--claude.path=" + stub,
-		"--remediation.verify-timeout=1s", "--log.level=warn"}
+		"--remediation.verify-timeout=1s", "--remediation.max-services-per-hour=2", "--log.level=warn"}
 	const lives, services = 4, 200
 	storm := stormload.Storm{Alerts: 3000, Services: services, PerRequest: 1, ResolvedShare: 0.1, Seed: 7}
 	// The firing alerts answered 2xx: fingerprint → service. Those with a
@@ -53,6 +54,7 @@ func TestCrashInboxStorm(t *testing.T) {
 		dm := startDaemon(t, api, d, flags...)
 		if life == lives-1 {
 			checkAccepted(t, dm, accepted)
+			checkBlastRadius(t, dm, 2) // --remediation.max-services-per-hour
 			return
 		}
 		storm.Labels = map[string]string{"life": strconv.Itoa(life)} // alerts of their own
@@ -158,4 +160,34 @@ func checkAccepted(t *testing.T, dm *daemon, accepted map[string]string) {
 		t.Fatalf("%d alerts answered 2xx are in no open incident of their service, e.g. %v", len(missing), missing[:min(5, len(missing))])
 	}
 	t.Logf("%d firing alerts answered 2xx, all in their service's open incident after the kills", len(accepted))
+}
+
+// checkBlastRadius checks that, over every life of the daemon, sessions of
+// incidents ran for at most limit distinct services (all within the hour):
+// the kills came before the incidents those sessions changed were saved,
+// and each restart read back the services its sessions had started for.
+func checkBlastRadius(t *testing.T, dm *daemon, limit int) {
+	t.Helper()
+	var out struct {
+		Sessions []struct {
+			ID         string `json:"id"`
+			IncidentID string `json:"incident_id"`
+			Service    string `json:"service"`
+		} `json:"sessions"`
+	}
+	dm.getJSON(t, "/api/v1/sessions?limit=1000", &out)
+	services := map[string]bool{}
+	for _, s := range out.Sessions {
+		if s.IncidentID == "" {
+			continue
+		}
+		if s.Service == "" {
+			t.Errorf("session %s of incident %s names no service", s.ID, s.IncidentID)
+		}
+		services[s.Service] = true
+	}
+	t.Logf("sessions of incidents ran for %d services (%d sessions in all)", len(services), len(out.Sessions))
+	if len(services) == 0 || len(services) > limit {
+		t.Errorf("sessions of incidents ran for %d services %v; want 1 to %d (the blast radius across restarts)", len(services), services, limit)
+	}
 }
