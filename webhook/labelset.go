@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/prometheus/prometheus/model/labels"
@@ -11,6 +12,10 @@ import (
 // (sorted by name); null is the empty set. A name twice is an error, as
 // anywhere in the payload.
 type LabelSet struct{ labels.Labels }
+
+// builders are the label sets' builders, reused: the pairs' slice of one is
+// an allocation a set otherwise.
+var builders = sync.Pool{New: func() any { b := labels.NewScratchBuilder(16); return &b }}
 
 // UnmarshalJSONFrom reads the object from dec (JSON v2's UnmarshalerFrom):
 // the names and values unquoted into one buffer, made one string, the
@@ -59,12 +64,15 @@ func (s *LabelSet) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		return err
 	}
 	all := string(buf)
-	b := labels.NewScratchBuilder(len(ends) / 2)
+	b := builders.Get().(*labels.ScratchBuilder)
+	b.Reset()
 	for i, start := 0, 0; i < len(ends); i += 2 {
 		b.Add(all[start:ends[i]], all[ends[i]:ends[i+1]])
 		start = ends[i+1]
 	}
 	b.Sort()
-	s.Labels = b.Labels()
+	s.Labels = b.Labels() // a copy: the builder keeps nothing of it
+	b.Reset()
+	builders.Put(b)
 	return nil
 }

@@ -136,7 +136,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd["Content-Type"], hd["X-Content-Type-Options"] = h.hdr.textPlain, h.hdr.noSniff
 	w.WriteHeader(code)
-	io.WriteString(w, msg+"\n") //nolint:errcheck // The client went away; nothing to do.
+	io.WriteString(w, msg)  //nolint:errcheck // The client went away; nothing to do.
+	io.WriteString(w, "\n") //nolint:errcheck // Idem.
 	h.m.request(code)
 	h.m.duration.Observe(time.Since(start).Seconds())
 }
@@ -347,9 +348,9 @@ func putBuffer(b *bytes.Buffer) {
 // readBody reads the body into a pooled buffer, at most h.maxBody bytes.
 // The buffer is returned even on error, for putBuffer.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, int, string) {
-	tooLarge := fmt.Sprintf("body larger than %d bytes", h.maxBody)
+	tooLarge := func() string { return fmt.Sprintf("body larger than %d bytes", h.maxBody) }
 	if r.ContentLength > h.maxBody {
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+		return nil, http.StatusRequestEntityTooLarge, tooLarge()
 	}
 	buf := buffers.Get().(*bytes.Buffer)
 	if r.ContentLength > 0 {
@@ -358,7 +359,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffe
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return buf, http.StatusRequestEntityTooLarge, tooLarge
+			return buf, http.StatusRequestEntityTooLarge, tooLarge()
 		}
 		return buf, http.StatusBadRequest, "cannot read body: " + oneLine(clip(err.Error(), 100))
 	}
