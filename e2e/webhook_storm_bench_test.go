@@ -32,7 +32,10 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkWebhookStorm -benchtime 1x ./e2e/
 //
-// It prints the table (Markdown) and the ratios. Knobs:
+// It prints the table (Markdown), when each run's requests over its p99
+// were sent, and the ratios, with what the daemons allocated a request and
+// their GC cycles during each run (their /metrics; am-executor's registry
+// has no Go collector). Knobs:
 // $CLAUDEOPS_AM_EXECUTOR_SRC (default ../../shared/peers/prometheus-am-executor),
 // $CLAUDEOPS_STORM_ROUNDS (3), $CLAUDEOPS_STORM_ALERTS (10,000 a round; more
 // make a sustained storm, longer than the daemon's save interval),
@@ -129,6 +132,11 @@ func BenchmarkWebhookStorm(b *testing.B) {
 			stopProfile = cpuProfile(b, pprofAddr)
 		}
 		var lines, slow []string
+		byName := map[string]*daemon{"claude-ops": dm}
+		if len(daemons) > 1 {
+			byName["claude-ops-baseline"] = daemons[1]
+		}
+		gcs := map[string][]goMem{}                // by target, by round - 1: bytes allocated a request, GC cycles
 		results := map[string][]stormload.Result{} // by target, by round - 1
 		fmt.Printf("storm: %s; concurrency %d; %d CPUs; load average %s\n", stormload.Describe(storm.Build(1)), concurrency, runtime.NumCPU(), stormload.LoadAvg())
 		for r := 1; r <= rounds; r++ {
@@ -149,9 +157,18 @@ func BenchmarkWebhookStorm(b *testing.B) {
 					stormload.WaitIdle(u.PID, 3*time.Second, 60*time.Second)
 				}
 				before := stormload.LoadAvg()
+				d := byName[t.Name] // nil for am-executor, whose registry has no Go collector
+				var mem0 goMem
+				if d != nil {
+					mem0 = d.goMem(b)
+				}
 				res, err := stormload.Run(ctx, t, ns, concurrency)
 				if err != nil {
 					b.Fatal(err)
+				}
+				if d != nil {
+					m := d.goMem(b)
+					gcs[t.Name] = append(gcs[t.Name], goMem{alloc: (m.alloc - mem0.alloc) / float64(res.Requests), cycles: m.cycles - mem0.cycles})
 				}
 				lines = append(lines, res.Row(r, before, stormload.LoadAvg()))
 				slow = append(slow, fmt.Sprintf("round %d, %s (from %s): requests over p99, by when they were sent (ms:count): %s", r, t.Name, res.Start.UTC().Format("15:04:05.000"), res.Slow(.99, 20*time.Millisecond)))
@@ -181,9 +198,10 @@ func BenchmarkWebhookStorm(b *testing.B) {
 				if name == "claude-ops" && (worst < 0 || ratio < worst) {
 					worst = ratio
 				}
-				fmt.Fprintf(&out, "round %d: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s); CPU a request %.0f vs %.0f µs\n", r+1, name, ratio,
+				g := gcs[name][r]
+				fmt.Fprintf(&out, "round %d: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s); CPU a request %.0f vs %.0f µs; %s allocated %.1f KiB a request, %.0f GC cycles\n", r+1, name, ratio,
 					stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤ theirs", false: "> theirs"}[o.Quantile(.99) <= t.Quantile(.99)],
-					float64(o.CPUPerRequest().Nanoseconds())/1e3, float64(t.CPUPerRequest().Nanoseconds())/1e3)
+					float64(o.CPUPerRequest().Nanoseconds())/1e3, float64(t.CPUPerRequest().Nanoseconds())/1e3, name, g.alloc/1024, g.cycles)
 			}
 		}
 		fmt.Fprintf(&out, "claude-ops RSS: %s before the storm; peak (VmHWM) %s; idle after it %s, 10 s later %s; am-executor peak %s\n",
@@ -374,4 +392,28 @@ func oneIncidentPerService(b *testing.B, dm *daemon) (most, open int) {
 		open += n
 	}
 	return most, open
+}
+
+// goMem is what the daemon's Go runtime reports of its heap: bytes
+// allocated and GC cycles, both since it started (or per request and during
+// a run, as the benchmark subtracts them).
+type goMem struct{ alloc, cycles float64 }
+
+// goMem scrapes the daemon's /metrics for go_memstats_alloc_bytes_total and
+// go_gc_duration_seconds_count.
+func (d *daemon) goMem(t testing.TB) goMem {
+	t.Helper()
+	body := d.scrape(t)
+	var m goMem
+	for _, f := range []struct {
+		series string
+		v      *float64
+	}{{"go_memstats_alloc_bytes_total", &m.alloc}, {"go_gc_duration_seconds_count", &m.cycles}} {
+		v, err := strconv.ParseFloat(sampleValue(body, f.series), 64)
+		if err != nil {
+			t.Fatalf("%s in /metrics: %v", f.series, err)
+		}
+		*f.v = v
+	}
+	return m
 }
