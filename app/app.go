@@ -26,6 +26,7 @@ import (
 	"github.com/claude-ops/claude-ops/actions"
 	"github.com/claude-ops/claude-ops/api"
 	"github.com/claude-ops/claude-ops/collector"
+	"github.com/claude-ops/claude-ops/heapfloor"
 	"github.com/claude-ops/claude-ops/memory"
 	"github.com/claude-ops/claude-ops/opsmcp"
 	"github.com/claude-ops/claude-ops/probes"
@@ -375,10 +376,19 @@ func (a *App) build() error {
 	return nil
 }
 
+// heapFloor is the least heap goal of the Go GC (heapfloor): an idle daemon
+// keeps a few MiB alive, and the first second of an alert storm otherwise
+// ran a GC cycle every few MiB (BENCHMARKS.md §17); the storm's peak RSS is
+// the same with it.
+const heapFloor = 32 << 20
+
 // Run serves and runs every actor until ctx is done or one of them fails,
 // then stops them all and releases what New acquired.
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
+	if os.Getenv("GOGC") == "" { // the operator's GOGC is left alone
+		defer heapfloor.Keep(heapFloor, 100)()
+	}
 	var g run.Group
 	g.Add(func() error {
 		<-ctx.Done()
