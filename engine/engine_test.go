@@ -284,8 +284,12 @@ func TestLogs(t *testing.T) {
 	p, e := start(t)
 	p.Run(t, "talker", nil, "sh", "-c", "echo hello; echo oops >&2; sleep 100000")
 	p.Run(t, "counter", nil, "sh", "-c", `i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo line$i; done; sleep 100000`)
+	// Lines of 128 bytes, each written at once: conmon reads the pipe in
+	// chunks of 8 KiB, which then never end inside a line (a line split
+	// in two log records came back from podman with its pieces reordered,
+	// "…6789end\n\n").
 	p.Run(t, "flood", nil, "sh", "-c",
-		`s=0123456789; s=$s$s$s$s$s$s$s$s$s$s; i=0; while [ $i -lt 1000 ]; do i=$((i+1)); echo "$i $s"; done; echo end; sleep 100000`)
+		`s=0123456789; s=$s$s$s$s$s$s$s$s$s$s$s$s; i=0; while [ $i -lt 1000 ]; do i=$((i+1)); printf '%04d %sab\n' $i $s; done; echo end; sleep 100000`)
 	p.Podman(t, "run", "-d", "-t", "--name", "tty", "--network", "none", podmantest.Image, "sh", "-c", "echo ttyhello; sleep 100000")
 
 	waitLogs(t, e, "talker", "hello\noops\n")
@@ -316,11 +320,11 @@ func TestLogs(t *testing.T) {
 		})
 	}
 	t.Run("bounded", func(t *testing.T) {
-		got, err := e.Logs(ctx, "flood", 100000) // clamped to 1000 lines of 105 bytes
+		got, err := e.Logs(ctx, "flood", 100000) // clamped to 1000 lines of 128 bytes
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) > engine.MaxLogBytes || len(got) < engine.MaxLogBytes-200 || !strings.HasSuffix(got, "1000 "+strings.Repeat("0123456789", 10)+"\nend\n") {
+		if len(got) > engine.MaxLogBytes || len(got) < engine.MaxLogBytes-200 || !strings.HasSuffix(got, "1000 "+strings.Repeat("0123456789", 12)+"ab\nend\n") {
 			t.Errorf("Logs: %d bytes ending %q", len(got), got[max(0, len(got)-120):])
 		}
 	})
