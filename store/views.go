@@ -87,9 +87,6 @@ type IncidentQuery struct {
 	ClosedSince time.Time
 	// Limit caps the number of incidents; 0 or less means no cap.
 	Limit int
-	// WithoutLog leaves each incident's Log out (nil): for readers of the
-	// document alone.
-	WithoutLog bool
 }
 
 // QueryIncidents returns the incidents q selects, newest first (by opening
@@ -128,9 +125,6 @@ func (s *Store) QueryIncidents(ctx context.Context, q IncidentQuery) ([]Incident
 	rows, err := s.db.QueryContext(ctx, qs, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: query incidents: %w", err)
-	}
-	if q.WithoutLog {
-		return scanIncidentRows(rows)
 	}
 	return s.scanIncidents(ctx, rows)
 }

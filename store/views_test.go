@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
@@ -103,20 +102,6 @@ func TestQueryIncidents(t *testing.T) {
 	}
 	if _, err := s.QueryIncidents(ctx, IncidentQuery{State: "sideways"}); err == nil {
 		t.Error("an unknown state is accepted")
-	}
-	// WithoutLog reads the documents alone.
-	e := Incident{ID: "e", Service: "dns", State: "open", Opened: t0, Updated: t0, Append: []byte("chunk")}
-	if err := s.SaveIncidents(ctx, slices.Values([]Incident{e}), 0); err != nil {
-		t.Fatal(err)
-	}
-	whole, err := s.QueryIncidents(ctx, IncidentQuery{Service: "dns"})
-	if err != nil || len(whole) != 1 || len(whole[0].Log) != 1 || string(whole[0].Log[0]) != "chunk" {
-		t.Fatalf("with its log: %+v, %v", whole, err)
-	}
-	bare, err := s.QueryIncidents(ctx, IncidentQuery{Service: "dns", WithoutLog: true})
-	whole[0].Log = nil
-	if err != nil || !reflect.DeepEqual(bare, whole) {
-		t.Errorf("WithoutLog: %+v, %v; want %+v", bare, err, whole)
 	}
 }
 
