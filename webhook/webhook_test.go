@@ -763,12 +763,59 @@ func TestTwoHandlers(t *testing.T) {
 	NewHandler(Config{Sink: SinkFunc(func(context.Context, []Alert) error { return nil })}) // nil Registerer
 }
 
+// Every answer is one line of text/plain; charset=utf-8 over a real
+// connection (net/http sniffs the bare accepted line); every answer that
+// may quote the request says so itself, with nosniff.
 func TestResponseIsPlainText(t *testing.T) {
 	x := newHarness(t, nil)
-	w := x.do(post(payload(nil)))
-	b, _ := io.ReadAll(w.Result().Body)
-	if w.Header().Get("X-Content-Type-Options") != "nosniff" || !strings.HasSuffix(string(b), "\n") {
-		t.Errorf("headers %v body %q", w.Header(), b)
+	srv := httptest.NewServer(x.h)
+	defer srv.Close()
+	partly := payload(func(p, _, _ map[string]any) {
+		bad := baseAlert()
+		bad["fingerprint"] = "1111111111111111"
+		bad["labels"].(map[string]any)["service"] = "<script>alert(1)</script>"
+		p["alerts"] = append(p["alerts"].([]any), bad)
+	})
+	for _, tc := range []struct {
+		name, method, body string
+		code               int
+		nosniff            bool
+	}{
+		{"accepted", http.MethodPost, payload(nil), http.StatusAccepted, false},
+		{"duplicate", http.MethodPost, payload(nil), http.StatusAccepted, false},
+		{"accepted, one rejected", http.MethodPost, partly, http.StatusAccepted, true},
+		{"malformed", http.MethodPost, `{"version":"4","alerts":[<b>]}`, http.StatusBadRequest, true},
+		{"wrong method", http.MethodPut, payload(nil), http.StatusMethodNotAllowed, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+"/api/v1/webhook", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.code {
+				t.Errorf("code %d, want %d: %s", resp.StatusCode, tc.code, b)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if got := resp.Header.Get("X-Content-Type-Options") == "nosniff"; got != tc.nosniff {
+				t.Errorf("nosniff %v, want %v", got, tc.nosniff)
+			}
+			if n := strings.Count(string(b), "\n"); n != 1 || !strings.HasSuffix(string(b), "\n") {
+				t.Errorf("body %q: want one line", b)
+			}
+		})
 	}
 }
 
