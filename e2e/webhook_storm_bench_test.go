@@ -49,7 +49,10 @@ import (
 // (the alerts of the warm-up storm each target takes first, 500: one a
 // service), $CLAUDEOPS_STORM_ENV (more environment for claude-ops, not the
 // baseline, e.g. GODEBUG=gctrace=1 GOGC=200), $CLAUDEOPS_STORM_OUTPUT (a
-// file: claude-ops' log and stderr, written at the end).
+// file: claude-ops' log and stderr, written at the end),
+// $CLAUDEOPS_STORM_CONTROL (when set, a second am-executor, am-executor-2,
+// takes every round too and is compared with the first like claude-ops:
+// how often the peer "loses" to itself is the machine's noise).
 func BenchmarkWebhookStorm(b *testing.B) {
 	src := os.Getenv("CLAUDEOPS_AM_EXECUTOR_SRC")
 	if src == "" {
@@ -99,6 +102,10 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		targets := []stormload.Target{
 			{Name: "claude-ops", URL: dm.URL + "/api/v1/webhook", Token: token, PID: dm.cmd.Process.Pid},
 			{Name: "am-executor", URL: am.url, Token: token, PID: am.cmd.Process.Pid},
+		}
+		if os.Getenv("CLAUDEOPS_STORM_CONTROL") != "" {
+			am2 := startAMExecutor(b, peer)
+			targets = append(targets, stormload.Target{Name: "am-executor-2", URL: am2.url, Token: token, PID: am2.cmd.Process.Pid})
 		}
 		if baseline != "" {
 			base, _ := startStormDaemon(b, baseline, api, stub, token, "", nil)
@@ -191,17 +198,26 @@ func BenchmarkWebhookStorm(b *testing.B) {
 		var out strings.Builder
 		fmt.Fprintf(&out, "\n%s\n%s\n\n%s\n\n", stormload.Header, strings.Join(lines, "\n"), strings.Join(slow, "\n"))
 		var worst float64 = -1
-		for _, name := range []string{"claude-ops", "claude-ops-baseline"} {
+		compare := func(label, name string, o, t stormload.Result) string {
+			return fmt.Sprintf("%s: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s); CPU a request %.0f vs %.0f µs", label, name, o.ReqPerSec()/t.ReqPerSec(),
+				stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤ theirs", false: "> theirs"}[o.Quantile(.99) <= t.Quantile(.99)],
+				float64(o.CPUPerRequest().Nanoseconds())/1e3, float64(t.CPUPerRequest().Nanoseconds())/1e3)
+		}
+		for _, name := range []string{"claude-ops", "claude-ops-baseline", "am-executor-2"} {
 			for r, o := range results[name] {
 				t := results["am-executor"][r]
 				ratio := o.ReqPerSec() / t.ReqPerSec()
 				if name == "claude-ops" && (worst < 0 || ratio < worst) {
 					worst = ratio
 				}
-				g := gcs[name][r]
-				fmt.Fprintf(&out, "round %d: %s/am-executor req/s = %.2f; p99 %.2f ms vs %.2f ms (%s); CPU a request %.0f vs %.0f µs; %s allocated %.1f KiB a request, %.0f GC cycles\n", r+1, name, ratio,
-					stormload.Millis(o.Quantile(.99)), stormload.Millis(t.Quantile(.99)), map[bool]string{true: "≤ theirs", false: "> theirs"}[o.Quantile(.99) <= t.Quantile(.99)],
-					float64(o.CPUPerRequest().Nanoseconds())/1e3, float64(t.CPUPerRequest().Nanoseconds())/1e3, name, g.alloc/1024, g.cycles)
+				out.WriteString(compare(fmt.Sprintf("round %d", r+1), name, o, t))
+				if g := gcs[name]; g != nil {
+					fmt.Fprintf(&out, "; %s allocated %.1f KiB a request, %.0f GC cycles", name, g[r].alloc/1024, g[r].cycles)
+				}
+				out.WriteString("\n")
+			}
+			if rs := results[name]; len(rs) > 1 {
+				fmt.Fprintf(&out, "%s\n", compare("all rounds, pooled", name, stormload.Pool(rs...), stormload.Pool(results["am-executor"]...)))
 			}
 		}
 		fmt.Fprintf(&out, "claude-ops RSS: %s before the storm; peak (VmHWM) %s; idle after it %s, 10 s later %s; am-executor peak %s\n",

@@ -367,6 +367,33 @@ func (r Result) Slow(q float64, bin time.Duration) string {
 	return strings.Join(parts, " ") + fmt.Sprintf(" (on a new connection: %d; the first requests of the connections took %v at the median)", fresh, med)
 }
 
+// Pool is the results of several runs against one target taken as one run:
+// their requests, alerts, time, CPU and status codes summed, their
+// latencies merged. Its p99 is the p99 of every request of the runs, not
+// an average of the runs' p99s.
+func Pool(rs ...Result) Result {
+	var p Result
+	p.Codes = map[int]int{}
+	for _, r := range rs {
+		if p.Target == "" {
+			p.Target = r.Target
+		}
+		p.Requests += r.Requests
+		p.Alerts += r.Alerts
+		p.Elapsed += r.Elapsed
+		p.CPU += r.CPU
+		p.Latencies = append(p.Latencies, r.Latencies...)
+		for c, n := range r.Codes {
+			p.Codes[c] += n
+		}
+		if p.FirstError == "" {
+			p.FirstError = r.FirstError
+		}
+	}
+	slices.Sort(p.Latencies)
+	return p
+}
+
 // Millis is d in milliseconds.
 func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

@@ -133,3 +133,32 @@ func TestCPUPerRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestPool(t *testing.T) {
+	ms := time.Millisecond
+	a := Result{Target: "x", Requests: 3, Alerts: 3, Elapsed: 100 * ms, CPU: 30 * ms,
+		Latencies: []time.Duration{1 * ms, 2 * ms, 9 * ms}, Codes: map[int]int{202: 3}}
+	b := Result{Target: "x", Requests: 2, Alerts: 4, Elapsed: 150 * ms, CPU: 20 * ms,
+		Latencies: []time.Duration{3 * ms, 4 * ms}, Codes: map[int]int{202: 1, 503: 1}, FirstError: "b's"}
+	p := Pool(a, b)
+	if p.Target != "x" || p.Requests != 5 || p.Alerts != 7 || p.Elapsed != 250*ms || p.CPU != 50*ms {
+		t.Errorf("pooled %+v", p)
+	}
+	if want := []time.Duration{1 * ms, 2 * ms, 3 * ms, 4 * ms, 9 * ms}; !slices.Equal(p.Latencies, want) {
+		t.Errorf("latencies %v, want %v", p.Latencies, want)
+	}
+	if p.Codes[202] != 4 || p.Codes[503] != 1 || p.Non2xx() != 1 || p.FirstError != "b's" {
+		t.Errorf("codes %v, first error %q", p.Codes, p.FirstError)
+	}
+	if got := p.ReqPerSec(); got != 20 {
+		t.Errorf("%v req/s, want 20 (5 in 250 ms)", got)
+	}
+	// The pooled median is the median of all the requests (3 ms), not of
+	// the runs' medians (2 and 3 or 4 ms).
+	if got := p.Quantile(.5); got != 3*ms {
+		t.Errorf("pooled median %v, want 3ms", got)
+	}
+	if len(a.Latencies) != 3 || a.Latencies[2] != 9*ms {
+		t.Errorf("Pool changed its input: %v", a.Latencies)
+	}
+}
