@@ -31,8 +31,11 @@
 // Every answer carries a one-line text/plain body; for any answer other than
 // 202 it is the reason, which Alertmanager writes to its log. A 202 says how
 // many alerts were queued, duplicate, our own and rejected (with the first
-// rejection's reason). Each answer is counted in
-// claudeops_webhook_requests_total{code}.
+// rejection's reason). An answer that may quote the request sets
+// Content-Type: text/plain; charset=utf-8 and X-Content-Type-Options:
+// nosniff itself; the bare 202 line, our words and digits only, leaves
+// Content-Type to net/http, which sniffs the same type. Each answer is
+// counted in claudeops_webhook_requests_total{code}.
 //
 // # Checks, in order, and their status codes
 //
