@@ -46,7 +46,7 @@ func Keep(floor uint64, base int) (stop func()) {
 		return func() {}
 	}
 	var stopped atomic.Bool
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
 	var arm func()
 	arm = func() {
 		// A new object, unreachable at once: its cleanup runs once the next
@@ -56,8 +56,14 @@ func Keep(floor uint64, base int) (stop func()) {
 				return
 			}
 			metrics.Read(sample)
-			if sample[0].Value.Kind() == metrics.KindUint64 {
-				debug.SetGCPercent(Percent(sample[0].Value.Uint64(), floor, base))
+			live, gogc := sample[0].Value, sample[1].Value
+			if live.Kind() == metrics.KindUint64 {
+				// Set only when it changes: a set takes the heap lock and
+				// recomputes the pacer's goal.
+				p := Percent(live.Uint64(), floor, base)
+				if gogc.Kind() != metrics.KindUint64 || gogc.Uint64() != uint64(p) {
+					debug.SetGCPercent(p)
+				}
 			}
 			arm()
 		}, struct{}{})
