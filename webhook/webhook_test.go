@@ -763,6 +763,29 @@ func TestTwoHandlers(t *testing.T) {
 	NewHandler(Config{Sink: SinkFunc(func(context.Context, []Alert) error { return nil })}) // nil Registerer
 }
 
+// send sends body to srv's webhook over a real connection, as Alertmanager
+// does, and returns the answer and its body, read whole.
+func send(t *testing.T, srv *httptest.Server, method, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+"/api/v1/webhook", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Alertmanager/0.34.2")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
 // Every answer is one line of text/plain; charset=utf-8 over a real
 // connection (net/http sniffs the bare accepted line); every answer that
 // may quote the request says so itself, with nosniff.
@@ -788,21 +811,7 @@ func TestResponseIsPlainText(t *testing.T) {
 		{"wrong method", http.MethodPut, payload(nil), http.StatusMethodNotAllowed, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, srv.URL+"/api/v1/webhook", strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			resp, err := srv.Client().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp, b := send(t, srv, tc.method, tc.body)
 			if resp.StatusCode != tc.code {
 				t.Errorf("code %d, want %d: %s", resp.StatusCode, tc.code, b)
 			}
@@ -812,7 +821,7 @@ func TestResponseIsPlainText(t *testing.T) {
 			if got := resp.Header.Get("X-Content-Type-Options") == "nosniff"; got != tc.nosniff {
 				t.Errorf("nosniff %v, want %v", got, tc.nosniff)
 			}
-			if n := strings.Count(string(b), "\n"); n != 1 || !strings.HasSuffix(string(b), "\n") {
+			if n := strings.Count(b, "\n"); n != 1 || !strings.HasSuffix(b, "\n") {
 				t.Errorf("body %q: want one line", b)
 			}
 		})
@@ -843,19 +852,7 @@ func TestOverHTTP(t *testing.T) {
 		{readTestdata(t, "am-0.34.json"), http.StatusAccepted},
 		{`{"version":"4","pad":"` + strings.Repeat("x", 2<<20) + `"}`, http.StatusRequestEntityTooLarge},
 	} {
-		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/webhook", strings.NewReader(tc.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "Alertmanager/0.34.2")
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, b := send(t, srv, http.MethodPost, tc.body)
 		if resp.StatusCode != tc.code {
 			t.Errorf("code %d, want %d: %s", resp.StatusCode, tc.code, b)
 		}
